@@ -1,0 +1,123 @@
+# regauth: regauthd (tokenserver/) and docker-credential-regauth (helper/).
+#   make            build bin/regauthd and bin/docker-credential-regauth
+#   make run        serve a development configuration (var/regauth) on 127.0.0.1:5001
+#   make check      unit tests, case folders, end-to-end tests with a real registry
+#   make bench      benchmarks (figures only, never pass/fail)
+# Knobs: CC, CFLAGS, SANITIZER=address,undefined, WERROR=1 (on under CI), PREFIX, DESTDIR.
+
+CC        ?= cc
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+SANITIZER ?=
+PYTHON    ?= /usr/bin/python3
+PKGS      := openssl libjwt jansson libcurl libmicrohttpd
+LISTEN    ?= 127.0.0.1:5001
+
+# Debian packages: to build, to test, to benchmark.
+DEB_BUILD := build-essential pkg-config libssl-dev libjwt-dev libjansson-dev \
+	libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libcrypt-dev openssl
+DEB_TEST  := docker-registry docker.io containerd skopeo podman python3-pytest \
+	python3-jwt python3-cryptography python3-dockerpycreds uidmap
+DEB_BENCH := wrk hyperfine amazon-ecr-credential-helper
+
+WARN   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wformat=2 -Wno-unused-parameter
+ifeq ($(CI),true)
+WERROR ?= 1
+endif
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) -fstack-protector-strong
+ifneq ($(SANITIZER),)
+CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZER)
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread
+
+TS_SRC  := $(filter-out tokenserver/main.c,$(wildcard tokenserver/*.c tokenserver/policy/*.c))
+TS_OBJ  := $(TS_SRC:%.c=build/%.o)
+HL_SRC  := $(wildcard helper/*.c)
+HL_OBJ  := $(HL_SRC:%.c=build/%.o)
+UT_SRC  := $(wildcard tests/unit/test_*.c)
+UT_BIN  := $(UT_SRC:tests/unit/%.c=build/tests/%)
+
+.PHONY: all deps deps-test deps-bench run check check-unit check-cases check-e2e \
+	bench install clean lint
+all: deps bin/regauthd bin/docker-credential-regauth
+
+# Install what is missing with apt-get when root; otherwise print the line to run.
+define apt_ensure
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; }; \
+	  else echo "missing packages; run: sudo apt-get install$$missing"; exit 1; fi; \
+	fi
+endef
+deps:
+	$(call apt_ensure,$(DEB_BUILD))
+deps-test:
+	$(call apt_ensure,$(DEB_TEST))
+deps-bench:
+	$(call apt_ensure,$(DEB_BENCH))
+
+build/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+build/libregauthd.a: $(TS_OBJ)
+	ar rcs $@ $^
+
+bin/regauthd: build/tokenserver/main.o build/libregauthd.a
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
+
+bin/docker-credential-regauth: $(HL_OBJ)
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
+
+build/tests/%: tests/unit/%.c build/libregauthd.a | deps
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itokenserver -o $@ $< build/libregauthd.a $(LDFLAGS) $(PKG_LIBS) -lcmocka
+
+run: all
+	@test -d var/regauth || ./bin/regauthd init var/regauth --realm http://$(LISTEN)/token
+	./bin/regauthd serve -c var/regauth --listen $(LISTEN)
+
+check: all deps-test check-unit check-cases check-e2e
+	@echo "make check: all tiers passed"
+
+check-unit: $(UT_BIN)
+	@set -e; for t in $(UT_BIN); do echo "== $$t"; $$t; done
+
+check-cases: bin/regauthd
+	$(PYTHON) tests/cases/run.py bin/regauthd
+
+check-e2e: all deps-test
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+
+bench: all deps-bench
+	bash bench/run.sh
+
+lint:
+	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok)\(' \
+	    tokenserver/*.c tokenserver/policy/*.c helper/*.c || \
+	    { echo "lint: banned function"; exit 1; }
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/doc/regauth
+	install -m 0755 bin/regauthd bin/docker-credential-regauth $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 docs/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 docs/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/ 2>/dev/null || true
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/regauth/
+
+clean:
+	rm -rf build bin
+
+-include $(TS_OBJ:.o=.d) $(HL_OBJ:.o=.d) build/tokenserver/main.d

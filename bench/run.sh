@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# make bench: /token throughput with wrk (Basic with a login token,
+# keep-alive) beside this run's `openssl speed ecdsap256` sign rate, plus
+# the same with a password (the slow-hash path) for contrast.
+# Figures only; never pass/fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${BENCH_SECONDS:-10}
+CONNS=${BENCH_CONNECTIONS:-32}
+PY=/usr/bin/python3
+tmp=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+./bin/regauthd init "$tmp/cfg" --service bench-registry --issuer bench \
+    --realm "http://127.0.0.1:$port/token" >/dev/null
+pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+printf '%s\n' "$pw" | ./bin/regauthd user add -c "$tmp/cfg" bench --password-stdin --group developers
+./bin/regauthd serve -c "$tmp/cfg" --listen "127.0.0.1:$port" 2>"$tmp/log" &
+pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+
+login=$(curl -sf -u "bench:$pw" "http://127.0.0.1:$port/token?service=bench-registry&offline_token=true&client_id=bench" |
+    $PY -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
+basic_token=$(printf 'x:%s' "$login" | base64 -w0)
+basic_pw=$(printf 'bench:%s' "$pw" | base64 -w0)
+url="http://127.0.0.1:$port/token?service=bench-registry&scope=repository:team-a/app:pull,push&account=bench"
+
+echo "== openssl speed ecdsap256 (1 core, ${DUR}s)"
+openssl speed -seconds "$DUR" ecdsap256 2>/dev/null | awk '/256 bits ecdsa/ {print "sign/s " $(NF-1) "  verify/s " $NF; print $(NF-1) > "'"$tmp/ossl"'"}'
+echo "== /token, Basic with a login token, keep-alive (wrk -t2 -c$CONNS -d${DUR}s)"
+wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -H "Authorization: Basic $basic_token" "$url" | tee "$tmp/wrk1"
+echo "== /token, Basic with a password (yescrypt per request) (wrk -t2 -c4 -d${DUR}s)"
+wrk -t2 -c4 -d"${DUR}s" --latency -H "Authorization: Basic $basic_pw" "$url" | tee "$tmp/wrk2"
+echo "== /healthz, static reply ceiling (wrk -t2 -c$CONNS -d${DUR}s)"
+wrk -t2 -c"$CONNS" -d"${DUR}s" "http://127.0.0.1:$port/healthz" | tee "$tmp/wrk3"
+
+rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
+non2xx=$(awk '/Non-2xx/ {print $NF}' "$tmp/wrk1")
+$PY - "$(rps "$tmp/wrk1")" "$(cat "$tmp/ossl")" "$(rps "$tmp/wrk2")" "$(rps "$tmp/wrk3")" "${non2xx:-0}" <<'PYEOF'
+import sys
+tok, ossl, pw, static, bad = (float(x) for x in sys.argv[1:])
+print("== summary")
+print(f"/token (login token): {tok:,.0f} tokens/s on 2 cores; openssl ecdsap256 sign: {ossl:,.0f}/s on 1 core "
+      f"(ratio {tok/ossl:.2f})")
+print(f"/token (password):    {pw:,.0f} tokens/s ({tok/pw:.0f}x slower: the slow hash is the point)")
+print(f"/healthz ceiling:     {static:,.0f} req/s; /token reaches {tok/static:.0%} of it")
+if bad:
+    print(f"WARNING: {bad:.0f} non-2xx answers during the login-token run")
+PYEOF

@@ -1,0 +1,436 @@
+/*
+ * Authentication. Client-facing errors never say which check failed; the
+ * struct err filled here goes to the log and never holds a secret.
+ */
+#include <crypt.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "regauth/wire.h"
+#include "authn.h"
+#include "config.h"
+#include "jws.h"
+#include "keys.h"
+
+#define LOGIN_TOKEN_MAX	8192
+#define NBF_LEEWAY	60
+
+/*
+ * Verified login tokens, by SHA-256 of the token text. ECDSA verification
+ * costs three signatures, and docker asks for a token on every command.
+ * Open addressing over a fixed array; a slot is overwritten when its
+ * neighbourhood is full. One lock: the critical section is a few compares.
+ */
+#define CACHE_PROBE 8
+
+struct cache_slot {
+	unsigned char	digest[SHA256_DIGEST_LENGTH];
+	int64_t		exp;		/* 0: empty */
+	char		sub[CONFIG_NAME_MAX * 2 + 2];
+	char		method[16];
+};
+
+struct logincache {
+	pthread_mutex_t		 lock;
+	size_t			 nslots;
+	struct cache_slot	*slots;
+};
+
+struct logincache *
+authn_cache_new(size_t slots)
+{
+	struct logincache *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((c->slots = calloc(slots, sizeof(*c->slots))) == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->nslots = slots;
+	pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+void
+authn_cache_free(struct logincache *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_destroy(&c->lock);
+	free(c->slots);
+	free(c);
+}
+
+static size_t
+cache_index(const struct logincache *c, const unsigned char *d)
+{
+	uint64_t h;
+
+	memcpy(&h, d, sizeof(h));
+	return (size_t)(h % c->nslots);
+}
+
+static int
+cache_get(struct logincache *c, const unsigned char *d, int64_t now,
+    char *sub, size_t subsz, char *method, size_t msz)
+{
+	size_t i, idx = cache_index(c, d);
+	int found = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < CACHE_PROBE; i++) {
+		struct cache_slot *s = &c->slots[(idx + i) % c->nslots];
+		if (s->exp > now && CRYPTO_memcmp(s->digest, d,
+		    SHA256_DIGEST_LENGTH) == 0) {
+			snprintf(sub, subsz, "%s", s->sub);
+			snprintf(method, msz, "%s", s->method);
+			found = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
+static void
+cache_put(struct logincache *c, const unsigned char *d, int64_t exp,
+    int64_t now, const char *sub, const char *method)
+{
+	size_t i, idx = cache_index(c, d), victim = idx;
+	int64_t oldest = INT64_MAX;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < CACHE_PROBE; i++) {
+		size_t k = (idx + i) % c->nslots;
+		struct cache_slot *s = &c->slots[k];
+		if (s->exp <= now) {
+			victim = k;
+			break;
+		}
+		if (s->exp < oldest) {
+			oldest = s->exp;
+			victim = k;
+		}
+	}
+	memcpy(c->slots[victim].digest, d, SHA256_DIGEST_LENGTH);
+	c->slots[victim].exp = exp;
+	snprintf(c->slots[victim].sub, sizeof(c->slots[victim].sub), "%s", sub);
+	snprintf(c->slots[victim].method, sizeof(c->slots[victim].method), "%s",
+	    method);
+	pthread_mutex_unlock(&c->lock);
+}
+
+char *
+authn_hash_password(const char *password, struct err *e)
+{
+	char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	struct crypt_data *cd;
+	char *h, *out = NULL;
+
+	if ((cd = calloc(1, sizeof(*cd))) == NULL) {
+		err_set(e, "out of memory");
+		return NULL;
+	}
+	/* yescrypt at libxcrypt's default cost; entropy from the OS. */
+	if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) == NULL) {
+		err_set(e, "crypt_gensalt: yescrypt unavailable");
+		goto out;
+	}
+	h = crypt_r(password, salt, cd);
+	if (h == NULL || h[0] != '$') {
+		err_set(e, "crypt: hashing failed");
+		goto out;
+	}
+	out = strdup(h);
+out:
+	OPENSSL_cleanse(cd, sizeof(*cd));
+	free(cd);
+	return out;
+}
+
+/*
+ * A hash of a random password, made once, so that an unknown user costs the
+ * same time as a wrong password.
+ */
+static pthread_once_t	 dummy_once = PTHREAD_ONCE_INIT;
+static char		*dummy;
+
+static void
+dummy_init(void)
+{
+	unsigned char r[16];
+	char pw[33];
+	struct err e;
+	size_t i;
+
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		memset(r, 0x5a, sizeof(r));
+	for (i = 0; i < sizeof(r); i++)
+		snprintf(pw + 2 * i, 3, "%02x", r[i]);
+	dummy = authn_hash_password(pw, &e);
+	OPENSSL_cleanse(pw, sizeof(pw));
+}
+
+static int
+check_password(const char *hash, const char *password)
+{
+	struct crypt_data *cd;
+	const char *h;
+	int ok = 0;
+
+	if ((cd = calloc(1, sizeof(*cd))) == NULL)
+		return 0;
+	h = crypt_r(password, hash, cd);
+	if (h != NULL && h[0] == '$' && strlen(h) == strlen(hash))
+		ok = CRYPTO_memcmp(h, hash, strlen(hash)) == 0;
+	OPENSSL_cleanse(cd, sizeof(*cd));
+	free(cd);
+	return ok;
+}
+
+int
+authn_looks_like_jwt(const char *s)
+{
+	size_t dots = 0;
+
+	if (strncmp(s, "eyJ", 3) != 0)
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (*s == '.')
+			dots++;
+		else if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+			return 0;
+	}
+	return dots == 2;
+}
+
+static const char *
+claim_str(const json_t *claims, const char *key)
+{
+	const json_t *v = json_object_get(claims, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Resolve "type/name" to an enabled principal of the current snapshot. */
+static const struct principal *
+live_principal(const struct config *cfg, const char *sub, struct err *e)
+{
+	const struct principal *p = config_principal(cfg, sub);
+
+	if (p == NULL) {
+		err_set(e, "login token: principal %.100s no longer exists", sub);
+		return NULL;
+	}
+	if (!p->enabled) {
+		err_set(e, "login token: principal %.100s is disabled", sub);
+		return NULL;
+	}
+	return p;
+}
+
+int
+authn_login_token(struct config *cfg, const char *token,
+    struct identity *id, struct err *e)
+{
+	unsigned char d[SHA256_DIGEST_LENGTH];
+	char sub[sizeof(((struct cache_slot *)0)->sub)], method[16];
+	json_t *header = NULL, *claims = NULL;
+	const struct principal *p;
+	const char *s, *use, *aud, *iss;
+	json_int_t exp, nbf;
+	int64_t now = util_now();
+	size_t len = strlen(token);
+	int rc = -1;
+
+	if (len > LOGIN_TOKEN_MAX || !authn_looks_like_jwt(token)) {
+		err_set(e, "login token: not a JWT");
+		return -1;
+	}
+	SHA256((const unsigned char *)token, len, d);
+	if (cache_get(cfg->logincache, d, now, sub, sizeof(sub), method,
+	    sizeof(method))) {
+		if ((p = live_principal(cfg, sub, e)) == NULL)
+			return -1;
+		id->principal = p;
+		snprintf(id->method, sizeof(id->method), "%s", method);
+		return 0;
+	}
+	if (jws_verify(token, len, keys_lookup, cfg->keys, &header, &claims,
+	    e) == -1)
+		goto out;
+	iss = claim_str(claims, "iss");
+	aud = claim_str(claims, "aud");
+	use = claim_str(claims, REGAUTH_CLAIM_TOKEN_USE);
+	s = claim_str(claims, "sub");
+	if (iss == NULL || strcmp(iss, cfg->issuer) != 0) {
+		err_set(e, "login token: wrong issuer");
+		goto out;
+	}
+	if (aud == NULL || strcmp(aud, REGAUTH_LOGIN_AUDIENCE) != 0 ||
+	    use == NULL || strcmp(use, REGAUTH_TOKEN_USE_LOGIN) != 0) {
+		err_set(e, "login token: not a login token (audience)");
+		goto out;
+	}
+	if (!json_is_integer(json_object_get(claims, "exp")) ||
+	    !json_is_integer(json_object_get(claims, "nbf"))) {
+		err_set(e, "login token: exp and nbf required");
+		goto out;
+	}
+	exp = json_integer_value(json_object_get(claims, "exp"));
+	nbf = json_integer_value(json_object_get(claims, "nbf"));
+	if (exp <= now) {
+		err_set(e, "login token: expired");
+		goto out;
+	}
+	if (nbf > now + NBF_LEEWAY) {
+		err_set(e, "login token: not yet valid");
+		goto out;
+	}
+	if (s == NULL || strlen(s) >= sizeof(sub)) {
+		err_set(e, "login token: bad subject");
+		goto out;
+	}
+	snprintf(method, sizeof(method), "%s",
+	    claim_str(claims, "auth_method") ? claim_str(claims, "auth_method") : "token");
+	if ((p = live_principal(cfg, s, e)) == NULL)
+		goto out;
+	cache_put(cfg->logincache, d, exp, now, s, method);
+	id->principal = p;
+	snprintf(id->method, sizeof(id->method), "%s", method);
+	rc = 0;
+out:
+	json_decref(header);
+	json_decref(claims);
+	return rc;
+}
+
+int
+authn_credentials(struct config *cfg, const char *user, const char *secret,
+    struct identity *id, struct err *e)
+{
+	const struct principal *p = NULL;
+	char sub[CONFIG_NAME_MAX + 8];
+
+	if (authn_looks_like_jwt(secret))
+		return authn_login_token(cfg, secret, id, e);
+	pthread_once(&dummy_once, dummy_init);
+	if (config_valid_name(user)) {
+		snprintf(sub, sizeof(sub), "user/%s", user);
+		p = config_principal(cfg, sub);
+	}
+	if (p == NULL || p->password_hash == NULL) {
+		if (dummy != NULL)
+			(void)check_password(dummy, secret);
+		err_set(e, "password: unknown user or no password");
+		return -1;
+	}
+	if (!check_password(p->password_hash, secret)) {
+		err_set(e, "password: wrong password for %s", p->short_name);
+		return -1;
+	}
+	if (!p->enabled) {
+		err_set(e, "password: %s is disabled", p->short_name);
+		return -1;
+	}
+	id->principal = p;
+	snprintf(id->method, sizeof(id->method), "password");
+	return 0;
+}
+
+char *
+authn_issue_login_token(const struct config *cfg, const struct principal *p,
+    const char *method, int64_t ttl, struct err *e)
+{
+	unsigned char r[16];
+	char jti[33];
+	int64_t now = util_now();
+	json_t *claims;
+	char *tok;
+	size_t i;
+
+	if (RAND_bytes(r, sizeof(r)) != 1) {
+		err_set(e, "RAND_bytes failed");
+		return NULL;
+	}
+	for (i = 0; i < sizeof(r); i++)
+		snprintf(jti + 2 * i, 3, "%02x", r[i]);
+	claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s}",
+	    "iss", cfg->issuer,
+	    "sub", p->short_name,
+	    "aud", REGAUTH_LOGIN_AUDIENCE,
+	    "exp", (json_int_t)(now + ttl),
+	    "nbf", (json_int_t)(now - 30),
+	    "iat", (json_int_t)now,
+	    "jti", jti,
+	    REGAUTH_CLAIM_TOKEN_USE, REGAUTH_TOKEN_USE_LOGIN,
+	    "auth_method", method,
+	    "principal_type", p->type);
+	if (claims == NULL) {
+		err_set(e, "out of memory");
+		return NULL;
+	}
+	tok = keys_sign(cfg->keys, claims, e);
+	json_decref(claims);
+	return tok;
+}
+
+int
+authn_parse_basic(const char *header, char **user, char **pass)
+{
+	unsigned char *buf = NULL;
+	const char *b64;
+	size_t n, dlen, pad = 0;
+	char *colon;
+	int len, rc = -1;
+
+	if (strncasecmp(header, "Basic ", 6) != 0)
+		return -1;
+	b64 = header + 6;
+	while (*b64 == ' ')
+		b64++;
+	n = strlen(b64);
+	while (n > 0 && b64[n - 1] == ' ')
+		n--;
+	if (n == 0 || n % 4 != 0 || n > 8192)
+		return -1;
+	if (strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789+/=") < n)
+		return -1;
+	if (b64[n - 1] == '=')
+		pad = (b64[n - 2] == '=') ? 2 : 1;
+	if (memchr(b64, '=', n - pad) != NULL)
+		return -1;
+	if ((buf = malloc(n / 4 * 3 + 1)) == NULL)
+		return -1;
+	len = EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)n);
+	if (len < 0 || (size_t)len < pad)
+		goto out;
+	dlen = (size_t)len - pad;
+	buf[dlen] = '\0';
+	if (memchr(buf, '\0', dlen) != NULL)
+		goto out;
+	if ((colon = memchr(buf, ':', dlen)) == NULL)
+		goto out;
+	*colon = '\0';
+	if ((*user = strdup((char *)buf)) == NULL)
+		goto out;
+	if ((*pass = strdup(colon + 1)) == NULL) {
+		free(*user);
+		*user = NULL;
+		goto out;
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(buf, n / 4 * 3 + 1);
+	free(buf);
+	return rc;
+}

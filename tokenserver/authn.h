@@ -1,0 +1,55 @@
+/*
+ * Who is asking: passwords (crypt(3) yescrypt hashes), login tokens (our
+ * own ES256 JWTs with the login audience) and the cache of verified login
+ * tokens. Every use re-checks that the principal exists and is enabled.
+ */
+#ifndef REGAUTHD_AUTHN_H
+#define REGAUTHD_AUTHN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "util.h"
+
+struct config;
+struct principal;
+struct logincache;
+
+struct identity {
+	const struct principal	*principal;	/* NULL: anonymous */
+	char			 method[16];	/* password, token, key, oidc */
+};
+
+/* A new PHC hash of `password` (yescrypt), malloc'ed; NULL on failure. */
+char *authn_hash_password(const char *password, struct err *e);
+
+/*
+ * Credentials from Basic auth or a password grant. `secret` may be a
+ * password (then `user` names the user) or a login token (any `user`).
+ * Returns 0 and fills `id`, or -1 (bad credentials; `e` says why, for the
+ * log only: never sent to clients).
+ */
+int authn_credentials(struct config *cfg, const char *user,
+    const char *secret, struct identity *id, struct err *e);
+
+/* A login token (refresh token, Basic password) alone. */
+int authn_login_token(struct config *cfg, const char *token,
+    struct identity *id, struct err *e);
+
+/* Issue a login token for `p`, valid `ttl` seconds. malloc'ed. */
+char *authn_issue_login_token(const struct config *cfg,
+    const struct principal *p, const char *method, int64_t ttl,
+    struct err *e);
+
+/*
+ * Decode "Basic BASE64(user:pass)". Both outputs malloc'ed; the password is
+ * a secret (util_secure_free_str). -1 on anything malformed.
+ */
+int authn_parse_basic(const char *header, char **user, char **pass);
+
+/* Does this look like one of our JWTs (three base64url parts)? */
+int authn_looks_like_jwt(const char *s);
+
+struct logincache *authn_cache_new(size_t slots);
+void authn_cache_free(struct logincache *c);
+
+#endif

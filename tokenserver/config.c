@@ -1,0 +1,784 @@
+/*
+ * Loading the configuration directory into an immutable snapshot, and the
+ * reference-counted swap that SIGHUP uses.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "regauth/wire.h"
+#include "authn.h"
+#include "config.h"
+
+#define MAX_ATTACHED 64		/* policies attached to one principal */
+
+static pthread_mutex_t	 config_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct config	*config_current;
+
+int
+config_valid_name(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > CONFIG_NAME_MAX || name[0] == '.')
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("._@+=,-", c) != NULL))
+			return 0;
+	}
+	return 1;
+}
+
+int
+config_path(char *buf, size_t sz, const char *dir, const char *sub,
+    const char *name)
+{
+	int n;
+
+	if (sub == NULL)
+		n = snprintf(buf, sz, "%s/%s", dir, name);
+	else if (name == NULL)
+		n = snprintf(buf, sz, "%s/%s", dir, sub);
+	else
+		n = snprintf(buf, sz, "%s/%s/%s.json", dir, sub, name);
+	return (n < 0 || (size_t)n >= sz) ? -1 : 0;
+}
+
+json_t *
+config_default_settings(void)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:[s], s:I, s:I, s:I, s:I, s:s}",
+	    "listen", CONFIG_DEFAULT_LISTEN,
+	    "issuer", CONFIG_DEFAULT_ISSUER,
+	    "realm", "http://" CONFIG_DEFAULT_LISTEN "/token",
+	    "account", CONFIG_DEFAULT_ACCOUNT,
+	    "services", CONFIG_DEFAULT_SERVICE,
+	    "registry_token_lifetime", (json_int_t)300,
+	    "login_token_lifetime", (json_int_t)43200,
+	    "key_login_token_lifetime", (json_int_t)3600,
+	    "max_scopes", (json_int_t)100,
+	    "kid_format", "thumbprint");
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		abort();
+	return d;
+}
+
+static void
+principal_clear(struct principal *p)
+{
+	free(p->type);
+	free(p->name);
+	free(p->short_name);
+	free(p->arn);
+	util_secure_free_str(p->password_hash);
+	json_decref(p->tags);
+	free(p->policies);
+}
+
+void
+config_release(struct config *cfg)
+{
+	size_t i, j;
+	int last;
+
+	if (cfg == NULL)
+		return;
+	pthread_mutex_lock(&config_lock);
+	last = --cfg->refs <= 0;
+	pthread_mutex_unlock(&config_lock);
+	if (!last)
+		return;
+	free(cfg->dir);
+	free(cfg->listen);
+	free(cfg->issuer);
+	free(cfg->realm);
+	free(cfg->account);
+	for (i = 0; i < cfg->nservices; i++)
+		free(cfg->services[i]);
+	free(cfg->services);
+	keys_free(cfg->keys);
+	for (i = 0; i < cfg->npolicies; i++) {
+		free(cfg->policies[i].name);
+		policy_free(cfg->policies[i].policy);
+	}
+	free(cfg->policies);
+	for (i = 0; i < cfg->nprincipals; i++)
+		principal_clear(&cfg->principals[i]);
+	free(cfg->principals);
+	for (i = 0; i < cfg->nrepo_policies; i++) {
+		struct repo_policy *r = &cfg->repo_policies[i];
+		free(r->name);
+		for (j = 0; j < r->npatterns; j++)
+			free(r->patterns[j]);
+		free(r->patterns);
+		policy_free(r->policy);
+	}
+	free(cfg->repo_policies);
+	authn_cache_free(cfg->logincache);
+	free(cfg);
+}
+
+void
+config_install(struct config *cfg)
+{
+	struct config *old;
+
+	pthread_mutex_lock(&config_lock);
+	old = config_current;
+	config_current = cfg;
+	pthread_mutex_unlock(&config_lock);
+	config_release(old);
+}
+
+struct config *
+config_acquire(void)
+{
+	struct config *cfg;
+
+	pthread_mutex_lock(&config_lock);
+	cfg = config_current;
+	if (cfg != NULL)
+		cfg->refs++;
+	pthread_mutex_unlock(&config_lock);
+	return cfg;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+free_names(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Names of DIR/SUB/ *.json, sorted; a missing folder is empty. */
+static int
+list_json(const char *dir, const char *sub, char ***out, size_t *n,
+    struct err *e)
+{
+	char path[4096], **names = NULL;
+	struct dirent *de;
+	size_t cnt = 0, cap = 0;
+	DIR *d;
+
+	*out = NULL;
+	*n = 0;
+	if (config_path(path, sizeof(path), dir, sub, NULL) == -1) {
+		err_set(e, "%s: path too long", dir);
+		return -1;
+	}
+	if ((d = opendir(path)) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		err_set(e, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		if (de->d_name[0] == '.' || len <= 5 ||
+		    strcmp(de->d_name + len - 5, ".json") != 0)
+			continue;
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((names = realloc(names, cap * sizeof(*names))) == NULL)
+				abort();
+		}
+		names[cnt] = xstrdup(de->d_name);
+		names[cnt][len - 5] = '\0';
+		cnt++;
+	}
+	closedir(d);
+	if (cnt > 0)
+		qsort(names, cnt, sizeof(*names), cmp_str);
+	*out = names;
+	*n = cnt;
+	return 0;
+}
+
+static json_t *
+load_named(const struct config *cfg, const char *sub, const char *name,
+    struct err *e)
+{
+	char path[4096];
+
+	if (config_path(path, sizeof(path), cfg->dir, sub, name) == -1) {
+		err_set(e, "%s/%s: path too long", sub, name);
+		return NULL;
+	}
+	return util_json_load_file(path, e);
+}
+
+/* A string setting, or `def` when absent. */
+static int
+get_str(const json_t *o, const char *key, const char *def, char **out,
+    const char *file, struct err *e)
+{
+	const json_t *v = json_object_get(o, key);
+
+	if (v == NULL) {
+		*out = xstrdup(def);
+		return 0;
+	}
+	if (!json_is_string(v) || json_string_length(v) == 0) {
+		err_set(e, "%s: \"%s\" must be a non-empty string", file, key);
+		return -1;
+	}
+	*out = xstrdup(json_string_value(v));
+	return 0;
+}
+
+static int
+get_int(const json_t *o, const char *key, int64_t def, int64_t min,
+    int64_t max, int64_t *out, const char *file, struct err *e)
+{
+	const json_t *v = json_object_get(o, key);
+
+	if (v == NULL) {
+		*out = def;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < min ||
+	    json_integer_value(v) > max) {
+		err_set(e, "%s: \"%s\" must be an integer from %lld to %lld",
+		    file, key, (long long)min, (long long)max);
+		return -1;
+	}
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int
+load_settings(struct config *cfg, struct err *e)
+{
+	static const char *known[] = { "listen", "issuer", "realm", "account",
+	    "services", "registry_token_lifetime", "login_token_lifetime",
+	    "key_login_token_lifetime", "max_scopes", "kid_format", NULL };
+	json_t *j = NULL, *sv;
+	const char *key, *kf = NULL;
+	char *kidfmt = NULL;
+	size_t i;
+	int rc = -1, k;
+
+	if ((j = load_named(cfg, NULL, CONFIG_FILE, e)) == NULL)
+		return -1;
+	if (!json_is_object(j)) {
+		err_set(e, CONFIG_FILE ": not a JSON object");
+		goto out;
+	}
+	json_object_foreach(j, key, sv) {
+		for (k = 0; known[k] != NULL && strcmp(known[k], key) != 0; k++)
+			;
+		if (known[k] == NULL) {
+			err_set(e, CONFIG_FILE ": unknown setting \"%s\"", key);
+			goto out;
+		}
+	}
+	if (get_str(j, "listen", CONFIG_DEFAULT_LISTEN, &cfg->listen,
+	    CONFIG_FILE, e) == -1 ||
+	    get_str(j, "issuer", CONFIG_DEFAULT_ISSUER, &cfg->issuer,
+	    CONFIG_FILE, e) == -1 ||
+	    get_str(j, "realm", "", &cfg->realm, CONFIG_FILE, e) == -1 ||
+	    get_str(j, "account", CONFIG_DEFAULT_ACCOUNT, &cfg->account,
+	    CONFIG_FILE, e) == -1 ||
+	    get_str(j, "kid_format", "thumbprint", &kidfmt, CONFIG_FILE,
+	    e) == -1)
+		goto out;
+	if (get_int(j, "registry_token_lifetime", 300, 60, 86400,
+	    &cfg->registry_token_ttl, CONFIG_FILE, e) == -1 ||
+	    get_int(j, "login_token_lifetime", 43200, 60, 30 * 86400,
+	    &cfg->login_token_ttl, CONFIG_FILE, e) == -1 ||
+	    get_int(j, "key_login_token_lifetime", 3600, 60, 30 * 86400,
+	    &cfg->key_login_token_ttl, CONFIG_FILE, e) == -1 ||
+	    get_int(j, "max_scopes", 100, 1, 10000, &cfg->max_scopes,
+	    CONFIG_FILE, e) == -1)
+		goto out;
+	if (strlen(cfg->account) != 12 ||
+	    strspn(cfg->account, "0123456789") != 12) {
+		err_set(e, CONFIG_FILE ": \"account\" must be 12 digits");
+		goto out;
+	}
+	kf = kidfmt;
+	if (strcmp(kf, "thumbprint") == 0)
+		cfg->kid_format = KEYS_KID_THUMBPRINT;
+	else if (strcmp(kf, "libtrust") == 0)
+		cfg->kid_format = KEYS_KID_LIBTRUST;
+	else {
+		err_set(e, CONFIG_FILE ": \"kid_format\" must be \"thumbprint\" "
+		    "or \"libtrust\"");
+		goto out;
+	}
+	sv = json_object_get(j, "services");
+	if (sv == NULL) {
+		cfg->services = calloc(1, sizeof(char *));
+		cfg->services[0] = xstrdup(CONFIG_DEFAULT_SERVICE);
+		cfg->nservices = 1;
+	} else {
+		if (!json_is_array(sv) || json_array_size(sv) == 0 ||
+		    json_array_size(sv) > 64) {
+			err_set(e, CONFIG_FILE ": \"services\" must be a list "
+			    "of 1 to 64 names");
+			goto out;
+		}
+		cfg->services = calloc(json_array_size(sv), sizeof(char *));
+		for (i = 0; i < json_array_size(sv); i++) {
+			const json_t *s = json_array_get(sv, i);
+			if (!json_is_string(s) || json_string_length(s) == 0 ||
+			    json_string_length(s) > 255 ||
+			    strcmp(json_string_value(s),
+			    REGAUTH_LOGIN_AUDIENCE) == 0) {
+				err_set(e, CONFIG_FILE ": services[%zu] is not "
+				    "a usable service name", i);
+				goto out;
+			}
+			cfg->services[cfg->nservices++] =
+			    xstrdup(json_string_value(s));
+		}
+	}
+	rc = 0;
+out:
+	free(kidfmt);
+	json_decref(j);
+	return rc;
+}
+
+static int
+cmp_named_policy(const void *a, const void *b)
+{
+	return strcmp(((const struct named_policy *)a)->name,
+	    ((const struct named_policy *)b)->name);
+}
+
+static int
+load_policies(struct config *cfg, const struct policy_parse_opts *opts,
+    struct err *e)
+{
+	char **names = NULL;
+	size_t n = 0, i;
+	int rc = -1;
+
+	if (list_json(cfg->dir, "policies", &names, &n, e) == -1)
+		return -1;
+	cfg->policies = calloc(n ? n : 1, sizeof(*cfg->policies));
+	for (i = 0; i < n; i++) {
+		struct err pe;
+		json_t *doc;
+		struct policy *p;
+
+		if (!config_valid_name(names[i])) {
+			err_set(e, "policies/%s.json: invalid policy name",
+			    names[i]);
+			goto out;
+		}
+		if ((doc = load_named(cfg, "policies", names[i], e)) == NULL)
+			goto out;
+		p = policy_parse(doc, POLICY_IDENTITY, opts, &pe);
+		json_decref(doc);
+		if (p == NULL) {
+			err_set(e, "policies/%s.json: %s", names[i], pe.msg);
+			goto out;
+		}
+		cfg->policies[cfg->npolicies].name = xstrdup(names[i]);
+		cfg->policies[cfg->npolicies++].policy = p;
+	}
+	qsort(cfg->policies, cfg->npolicies, sizeof(*cfg->policies),
+	    cmp_named_policy);
+	rc = 0;
+out:
+	free_names(names, n);
+	return rc;
+}
+
+const struct policy *
+config_policy(const struct config *cfg, const char *name)
+{
+	struct named_policy key, *np;
+
+	key.name = (char *)name;
+	np = bsearch(&key, cfg->policies, cfg->npolicies,
+	    sizeof(*cfg->policies), cmp_named_policy);
+	return np ? np->policy : NULL;
+}
+
+/* Append the policies a JSON list names; `kind` for each. */
+static int
+attach(const struct config *cfg, const json_t *list, enum policy_kind kind,
+    struct principal *p, const char *file, struct err *e)
+{
+	size_t i;
+	const json_t *v;
+
+	if (list == NULL || json_is_null(list))
+		return 0;
+	if (json_is_string(list)) {
+		const struct policy *pol = config_policy(cfg,
+		    json_string_value(list));
+		if (pol == NULL) {
+			err_set(e, "%s: unknown policy \"%s\"", file,
+			    json_string_value(list));
+			return -1;
+		}
+		if (p->npolicies >= MAX_ATTACHED)
+			goto toomany;
+		p->policies[p->npolicies].policy = pol;
+		p->policies[p->npolicies].kind = kind;
+		p->policies[p->npolicies].index = (int)p->npolicies;
+		p->npolicies++;
+		return 0;
+	}
+	if (!json_is_array(list)) {
+		err_set(e, "%s: a policy list must be an array of names", file);
+		return -1;
+	}
+	json_array_foreach(list, i, v) {
+		if (!json_is_string(v)) {
+			err_set(e, "%s: a policy list must be an array of "
+			    "names", file);
+			return -1;
+		}
+		if (attach(cfg, v, kind, p, file, e) == -1)
+			return -1;
+	}
+	return 0;
+toomany:
+	err_set(e, "%s: more than %d policies attached", file, MAX_ATTACHED);
+	return -1;
+}
+
+static int
+check_keys(const json_t *o, const char *const *known, const char *file,
+    struct err *e)
+{
+	const char *key;
+	const json_t *v;
+	int k;
+
+	if (!json_is_object(o)) {
+		err_set(e, "%s: not a JSON object", file);
+		return -1;
+	}
+	json_object_foreach((json_t *)o, key, v) {
+		for (k = 0; known[k] != NULL && strcmp(known[k], key) != 0; k++)
+			;
+		if (known[k] == NULL) {
+			err_set(e, "%s: unknown field \"%s\"", file, key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Identity policies of one group, appended to `p`. */
+static int
+attach_group(const struct config *cfg, const char *group,
+    struct principal *p, const char *file, struct err *e)
+{
+	static const char *const known[] = { "name", "policies", NULL };
+	char gfile[200];
+	json_t *g;
+	int rc = -1;
+
+	if (!config_valid_name(group)) {
+		err_set(e, "%s: invalid group name", file);
+		return -1;
+	}
+	snprintf(gfile, sizeof(gfile), "groups/%s.json", group);
+	if ((g = load_named(cfg, "groups", group, e)) == NULL) {
+		err_set(e, "%s: unknown group \"%s\"", file, group);
+		return -1;
+	}
+	if (check_keys(g, known, gfile, e) == -1 ||
+	    attach(cfg, json_object_get(g, "policies"), POLICY_IDENTITY, p,
+	    gfile, e) == -1)
+		goto out;
+	rc = 0;
+out:
+	json_decref(g);
+	return rc;
+}
+
+static int
+load_principal(struct config *cfg, const char *type, const char *sub,
+    const char *name, struct principal *p, struct err *e)
+{
+	static const char *const known[] = { "name", "password", "groups",
+	    "policies", "boundary", "tags", "enabled", "keys", "description",
+	    NULL };
+	char file[200];
+	json_t *j = NULL, *v;
+	size_t i;
+	int rc = -1;
+
+	snprintf(file, sizeof(file), "%s/%s.json", sub, name);
+	if (!config_valid_name(name)) {
+		err_set(e, "%s: invalid name", file);
+		return -1;
+	}
+	if ((j = load_named(cfg, sub, name, e)) == NULL)
+		return -1;
+	if (check_keys(j, known, file, e) == -1)
+		goto out;
+	p->type = xstrdup(type);
+	p->name = xstrdup(name);
+	if (asprintf(&p->short_name, "%s/%s", type, name) == -1 ||
+	    asprintf(&p->arn, "arn:regauth:iam::%s:%s/%s", cfg->account, type,
+	    name) == -1)
+		abort();
+	v = json_object_get(j, "password");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_string(v) || json_string_value(v)[0] != '$') {
+			err_set(e, "%s: \"password\" must be a crypt(3) hash",
+			    file);
+			goto out;
+		}
+		p->password_hash = xstrdup(json_string_value(v));
+	}
+	v = json_object_get(j, "enabled");
+	if (v != NULL && !json_is_boolean(v)) {
+		err_set(e, "%s: \"enabled\" must be true or false", file);
+		goto out;
+	}
+	p->enabled = v == NULL || json_is_true(v);
+	v = json_object_get(j, "tags");
+	if (v != NULL) {
+		const char *k;
+		const json_t *tv;
+		if (!json_is_object(v)) {
+			err_set(e, "%s: \"tags\" must be an object", file);
+			goto out;
+		}
+		json_object_foreach(v, k, tv) {
+			if (!json_is_string(tv)) {
+				err_set(e, "%s: tag \"%s\" must be a string",
+				    file, k);
+				goto out;
+			}
+		}
+		p->tags = json_incref(v);
+	} else
+		p->tags = json_object();
+	p->policies = calloc(MAX_ATTACHED, sizeof(*p->policies));
+	if (attach(cfg, json_object_get(j, "policies"), POLICY_IDENTITY, p,
+	    file, e) == -1)
+		goto out;
+	v = json_object_get(j, "groups");
+	if (v != NULL) {
+		const json_t *g;
+		if (!json_is_array(v)) {
+			err_set(e, "%s: \"groups\" must be an array", file);
+			goto out;
+		}
+		json_array_foreach(v, i, g) {
+			if (!json_is_string(g)) {
+				err_set(e, "%s: \"groups\" must be an array of "
+				    "names", file);
+				goto out;
+			}
+			if (attach_group(cfg, json_string_value(g), p, file,
+			    e) == -1)
+				goto out;
+		}
+	}
+	v = json_object_get(j, "boundary");
+	if (v != NULL && !json_is_null(v) && !json_is_string(v)) {
+		err_set(e, "%s: \"boundary\" must be a policy name", file);
+		goto out;
+	}
+	if (attach(cfg, v, POLICY_BOUNDARY, p, file, e) == -1)
+		goto out;
+	rc = 0;
+out:
+	json_decref(j);
+	return rc;
+}
+
+static int
+cmp_principal(const void *a, const void *b)
+{
+	return strcmp(((const struct principal *)a)->short_name,
+	    ((const struct principal *)b)->short_name);
+}
+
+static int
+load_principals(struct config *cfg, struct err *e)
+{
+	static const struct { const char *type, *sub; } kinds[] = {
+		{ "user", "users" },
+		{ "serviceaccount", "serviceaccounts" },
+	};
+	char **names[2] = { NULL, NULL };
+	size_t n[2] = { 0, 0 }, k, i, total;
+	int rc = -1;
+
+	for (k = 0; k < 2; k++)
+		if (list_json(cfg->dir, kinds[k].sub, &names[k], &n[k], e) == -1)
+			goto out;
+	total = n[0] + n[1];
+	cfg->principals = calloc(total ? total : 1, sizeof(*cfg->principals));
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < n[k]; i++) {
+			if (load_principal(cfg, kinds[k].type, kinds[k].sub,
+			    names[k][i], &cfg->principals[cfg->nprincipals++],
+			    e) == -1)
+				goto out;
+		}
+	qsort(cfg->principals, cfg->nprincipals, sizeof(*cfg->principals),
+	    cmp_principal);
+	rc = 0;
+out:
+	for (k = 0; k < 2; k++)
+		free_names(names[k], n[k]);
+	return rc;
+}
+
+const struct principal *
+config_principal(const struct config *cfg, const char *short_name)
+{
+	struct principal key;
+
+	key.short_name = (char *)short_name;
+	return bsearch(&key, cfg->principals, cfg->nprincipals,
+	    sizeof(*cfg->principals), cmp_principal);
+}
+
+/*
+ * repositories/NAME.json: {"repositories": ["team-a/...", ...] (globs), "policy": {IAM
+ * document with Principal}}.
+ */
+static int
+load_repo_policies(struct config *cfg, const struct policy_parse_opts *opts,
+    struct err *e)
+{
+	static const char *const known[] = { "repositories", "policy",
+	    "description", NULL };
+	char **names = NULL, file[200];
+	size_t n = 0, i, k;
+	json_t *j = NULL;
+	int rc = -1;
+
+	if (list_json(cfg->dir, "repositories", &names, &n, e) == -1)
+		return -1;
+	cfg->repo_policies = calloc(n ? n : 1, sizeof(*cfg->repo_policies));
+	for (i = 0; i < n; i++) {
+		struct repo_policy *r = &cfg->repo_policies[i];
+		const json_t *pats, *v;
+		struct err pe;
+
+		snprintf(file, sizeof(file), "repositories/%s.json", names[i]);
+		if ((j = load_named(cfg, "repositories", names[i], e)) == NULL)
+			goto out;
+		if (check_keys(j, known, file, e) == -1)
+			goto out;
+		cfg->nrepo_policies++;
+		r->name = xstrdup(names[i]);
+		pats = json_object_get(j, "repositories");
+		if (!json_is_array(pats) || json_array_size(pats) == 0) {
+			err_set(e, "%s: \"repositories\" must be a non-empty "
+			    "array of names or patterns", file);
+			goto out;
+		}
+		r->patterns = calloc(json_array_size(pats), sizeof(char *));
+		json_array_foreach(pats, k, v) {
+			if (!json_is_string(v) || json_string_length(v) == 0) {
+				err_set(e, "%s: repositories[%zu] must be a "
+				    "string", file, k);
+				goto out;
+			}
+			r->patterns[r->npatterns++] =
+			    xstrdup(json_string_value(v));
+		}
+		r->policy = policy_parse(json_object_get(j, "policy"),
+		    POLICY_RESOURCE, opts, &pe);
+		if (r->policy == NULL) {
+			err_set(e, "%s: policy: %s", file, pe.msg);
+			goto out;
+		}
+		json_decref(j);
+		j = NULL;
+	}
+	rc = 0;
+out:
+	json_decref(j);
+	free_names(names, n);
+	return rc;
+}
+
+void
+config_repo_policies(const struct config *cfg, const char *repo,
+    struct policy_ref *out, size_t max, size_t *n)
+{
+	size_t i, k;
+
+	for (i = 0; i < cfg->nrepo_policies && *n < max; i++) {
+		const struct repo_policy *r = &cfg->repo_policies[i];
+		for (k = 0; k < r->npatterns; k++)
+			if (fnmatch(r->patterns[k], repo, 0) == 0) {
+				out[*n].policy = r->policy;
+				out[*n].kind = POLICY_RESOURCE;
+				out[*n].index = (int)*n;
+				(*n)++;
+				break;
+			}
+	}
+}
+
+int
+config_has_service(const struct config *cfg, const char *service)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nservices; i++)
+		if (strcmp(cfg->services[i], service) == 0)
+			return 1;
+	return 0;
+}
+
+struct config *
+config_load(const char *dir, struct err *e)
+{
+	struct policy_parse_opts opts;
+	struct config *cfg;
+
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		abort();
+	cfg->refs = 1;
+	cfg->dir = xstrdup(dir);
+	if (load_settings(cfg, e) == -1)
+		goto fail;
+	opts.account = cfg->account;
+	opts.registry = 1;
+	if ((cfg->keys = keys_load(dir, cfg->kid_format, e)) == NULL ||
+	    load_policies(cfg, &opts, e) == -1 ||
+	    load_principals(cfg, e) == -1 ||
+	    load_repo_policies(cfg, &opts, e) == -1)
+		goto fail;
+	if ((cfg->logincache = authn_cache_new(4096)) == NULL) {
+		err_set(e, "out of memory");
+		goto fail;
+	}
+	return cfg;
+fail:
+	config_release(cfg);
+	return NULL;
+}

@@ -1,0 +1,106 @@
+/*
+ * The configuration directory, loaded as one immutable snapshot:
+ * regauthd.json (settings), keys/, policies/NAME.json, users/NAME.json,
+ * groups/NAME.json, repositories/NAME.json. A reload builds a new snapshot
+ * and swaps it in; requests hold a reference to the one they started with.
+ */
+#ifndef REGAUTHD_CONFIG_H
+#define REGAUTHD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "keys.h"
+#include "policy/policy.h"
+#include "util.h"
+
+#define CONFIG_FILE		"regauthd.json"
+#define CONFIG_DEFAULT_ACCOUNT	"000000000000"
+#define CONFIG_DEFAULT_ISSUER	"regauth"
+#define CONFIG_DEFAULT_SERVICE	"registry"
+#define CONFIG_DEFAULT_LISTEN	"127.0.0.1:5001"
+#define CONFIG_NAME_MAX		64
+
+struct logincache;
+
+struct principal {
+	char			*type;		/* "user", "serviceaccount" */
+	char			*name;
+	char			*short_name;	/* "user/alice" */
+	char			*arn;		/* arn:regauth:iam::ACCOUNT:user/alice */
+	char			*password_hash;	/* crypt(3) PHC string, or NULL */
+	int			 enabled;
+	json_t			*tags;		/* object of string values */
+	struct policy_ref	*policies;	/* identity (own + groups) and boundary */
+	size_t			 npolicies;
+};
+
+struct repo_policy {
+	char		*name;		/* file name without .json */
+	char		**patterns;	/* repository names or globs */
+	size_t		 npatterns;
+	struct policy	*policy;
+};
+
+struct named_policy {
+	char		*name;
+	struct policy	*policy;
+};
+
+struct config {
+	char			*dir;
+	char			*listen;
+	char			*issuer;
+	char			*realm;
+	char			*account;
+	char			**services;
+	size_t			 nservices;
+	int64_t			 registry_token_ttl;
+	int64_t			 login_token_ttl;	/* from a password */
+	int64_t			 key_login_token_ttl;	/* from a key or OIDC token */
+	int64_t			 max_scopes;
+	enum keys_kid_format	 kid_format;
+	struct keyset		*keys;
+
+	struct named_policy	*policies;	/* sorted by name */
+	size_t			 npolicies;
+	struct principal	*principals;	/* sorted by short_name */
+	size_t			 nprincipals;
+	struct repo_policy	*repo_policies;
+	size_t			 nrepo_policies;
+
+	struct logincache	*logincache;	/* verified login tokens */
+	int			 refs;		/* guarded by config.c's lock */
+};
+
+/* Load and validate a directory. Errors name FILE[:LINE:COLUMN]. */
+struct config *config_load(const char *dir, struct err *e);
+
+/* The running snapshot: install one, take a reference, drop it. */
+void config_install(struct config *cfg);
+struct config *config_acquire(void);
+void config_release(struct config *cfg);
+
+/* Borrowed lookups; NULL when absent. */
+const struct principal *config_principal(const struct config *cfg,
+    const char *short_name);
+const struct policy *config_policy(const struct config *cfg, const char *name);
+int config_has_service(const struct config *cfg, const char *service);
+
+/*
+ * The repository policies attached to `repo` (borrowed, at most `max`),
+ * appended to `out` starting at *n.
+ */
+void config_repo_policies(const struct config *cfg, const char *repo,
+    struct policy_ref *out, size_t max, size_t *n);
+
+/* Default settings for `init`, as the JSON that regauthd.json holds. */
+json_t *config_default_settings(void);
+
+/* Path helpers: DIR/SUB/NAME.json into buf; -1 when it does not fit. */
+int config_path(char *buf, size_t sz, const char *dir, const char *sub,
+    const char *name);
+/* A name usable as a file name: [A-Za-z0-9._@+=,-], 1..64, no leading dot. */
+int config_valid_name(const char *name);
+
+#endif

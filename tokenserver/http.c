@@ -1,0 +1,729 @@
+/*
+ * The HTTP face of regauthd. Everything a client sends is bounded here:
+ * URL and headers by libmicrohttpd's connection memory limit (it answers
+ * 414/431 itself), bodies by HTTP_MAX_BODY (413), scopes by max_scopes
+ * (400). Replies are JSON and go out in one write (libmicrohttpd sends
+ * header and body together).
+ */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+
+#include "regauth/wire.h"
+#include "authn.h"
+#include "buf.h"
+#include "config.h"
+#include "http.h"
+#include "scope.h"
+#include "token.h"
+
+#define MAX_FORM_FIELDS	256
+
+struct form_field {
+	char	*key;
+	char	*value;
+};
+
+struct form {
+	struct form_field	v[MAX_FORM_FIELDS];
+	size_t			n;
+};
+
+/* Per-request state (MHD's con_cls). */
+struct request {
+	struct timespec	 start;
+	char		*body;
+	size_t		 len;
+	int		 too_big;
+	int		 status;
+	char		 principal[CONFIG_NAME_MAX * 2 + 2];
+	char		 client[INET6_ADDRSTRLEN];
+	char		 method[12];
+	char		 path[128];
+};
+
+static struct MHD_Daemon *daemon_;
+
+/* ---- replies ---------------------------------------------------------- */
+
+static enum MHD_Result
+reply(struct MHD_Connection *con, struct request *rq, unsigned int status,
+    const char *ctype, const char *body, size_t len, const char *challenge)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, (void *)body,
+	    MHD_RESPMEM_MUST_COPY);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (challenge != NULL)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		    challenge);
+	rq->status = (int)status;
+	ret = MHD_queue_response(con, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Send `j` (stolen) as JSON. Token bodies are wiped after the copy. */
+static enum MHD_Result
+reply_json(struct MHD_Connection *con, struct request *rq,
+    unsigned int status, json_t *j, const char *challenge)
+{
+	enum MHD_Result ret;
+	char *s;
+
+	s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (s == NULL)
+		return MHD_NO;
+	ret = reply(con, rq, status, "application/json", s, strlen(s),
+	    challenge);
+	util_secure_free_str(s);
+	return ret;
+}
+
+static enum MHD_Result
+reply_error(struct MHD_Connection *con, struct request *rq,
+    unsigned int status, const char *code, const char *message)
+{
+	char challenge[300];
+	struct config *cfg;
+	const char *ch = NULL;
+
+	if (status == MHD_HTTP_UNAUTHORIZED) {
+		cfg = config_acquire();
+		snprintf(challenge, sizeof(challenge), "Basic realm=\"%s\"",
+		    cfg ? cfg->issuer : "regauth");
+		config_release(cfg);
+		ch = challenge;
+	}
+	return reply_json(con, rq, status, json_pack("{s:[{s:s, s:s}]}",
+	    "errors", "code", code, "message", message), ch);
+}
+
+/* ---- forms and arguments --------------------------------------------- */
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode s[0..n) with '+' as space; NULL on a bad escape or NUL. */
+static char *
+urldecode(const char *s, size_t n)
+{
+	char *out = malloc(n + 1), *o = out;
+	size_t i;
+
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '+')
+			*o++ = ' ';
+		else if (s[i] == '%') {
+			int h, l;
+			if (i + 2 >= n)
+				goto bad;
+			h = hexval(s[i + 1]);
+			l = hexval(s[i + 2]);
+			if (h < 0 || l < 0 || (h == 0 && l == 0))
+				goto bad;
+			*o++ = (char)(h * 16 + l);
+			i += 2;
+		} else
+			*o++ = s[i];
+	}
+	*o = '\0';
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+static void
+form_clear(struct form *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		free(f->v[i].key);
+		util_secure_free_str(f->v[i].value);
+	}
+	f->n = 0;
+}
+
+/* application/x-www-form-urlencoded; repeated fields kept in order. */
+static int
+form_parse(struct form *f, const char *body, size_t len)
+{
+	const char *p = body, *end = body + len;
+
+	f->n = 0;
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *fe = amp ? amp : end, *eq;
+
+		if (fe > p) {
+			if (f->n == MAX_FORM_FIELDS)
+				return -1;
+			eq = memchr(p, '=', (size_t)(fe - p));
+			f->v[f->n].key = urldecode(p, (size_t)((eq ? eq : fe) - p));
+			f->v[f->n].value = eq ? urldecode(eq + 1,
+			    (size_t)(fe - eq - 1)) : strdup("");
+			f->n++;
+			if (f->v[f->n - 1].key == NULL ||
+			    f->v[f->n - 1].value == NULL)
+				return -1;
+		}
+		p = fe + 1;
+	}
+	return 0;
+}
+
+/* The first value of `key`, or NULL. */
+static const char *
+form_get(const struct form *f, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->v[i].key, key) == 0)
+			return f->v[i].value;
+	return NULL;
+}
+
+/* GET arguments as a form (MHD has already percent-decoded them). */
+static enum MHD_Result
+collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct form *f = cls;
+
+	(void)kind;
+	if (f->n == MAX_FORM_FIELDS) {
+		f->n = MAX_FORM_FIELDS + 1;	/* overflow marker */
+		return MHD_NO;
+	}
+	f->v[f->n].key = strdup(key);
+	f->v[f->n].value = strdup(value ? value : "");
+	if (f->v[f->n].key == NULL || f->v[f->n].value == NULL) {
+		free(f->v[f->n].key);
+		free(f->v[f->n].value);
+		return MHD_NO;
+	}
+	f->n++;
+	return MHD_YES;
+}
+
+static int
+is_true(const char *v)
+{
+	return v != NULL && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
+}
+
+/* ---- handlers --------------------------------------------------------- */
+
+/*
+ * Authenticate from the Authorization header, or from username/password
+ * form fields. No credentials at all is anonymous (0 with no principal).
+ * -1: bad credentials (the caller answers 401).
+ */
+static int
+authenticate(struct config *cfg, struct MHD_Connection *con,
+    const char *user, const char *pass, struct identity *id,
+    struct request *rq)
+{
+	const char *h;
+	char *u = NULL, *p = NULL;
+	struct err e;
+	int rc = -1;
+
+	memset(id, 0, sizeof(*id));
+	e.msg[0] = '\0';
+	h = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	if (h != NULL) {
+		if (authn_parse_basic(h, &u, &p) == -1) {
+			err_set(&e, "malformed Authorization header");
+			goto out;
+		}
+		user = u;
+		pass = p;
+	}
+	if (pass == NULL) {
+		rc = 0;		/* anonymous */
+		goto out;
+	}
+	if (authn_credentials(cfg, user ? user : "", pass, id, &e) == -1)
+		goto out;
+	snprintf(rq->principal, sizeof(rq->principal), "%s",
+	    id->principal->short_name);
+	rc = 0;
+out:
+	if (rc == -1)
+		fprintf(stderr, "{\"level\":\"info\",\"msg\":\"%s: %s\","
+		    "\"client\":\"%s\"}\n", __func__, e.msg, rq->client);
+	free(u);
+	util_secure_free_str(p);
+	return rc;
+}
+
+static enum MHD_Result
+issue(struct MHD_Connection *con, struct request *rq, struct config *cfg,
+    const struct form *f, int oauth)
+{
+	struct token_request tr;
+	struct scope_list scopes;
+	struct identity id;
+	struct err e;
+	struct buf resp;
+	const char *grant = NULL, *refresh = NULL;
+	enum MHD_Result ret;
+	size_t i;
+	int status;
+
+	memset(&tr, 0, sizeof(tr));
+	e.msg[0] = '\0';
+	buf_init(&resp);
+	scope_list_init(&scopes, (size_t)cfg->max_scopes);
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->v[i].key, "scope") == 0 &&
+		    scope_parse(&scopes, f->v[i].value, &e) == -1) {
+			ret = reply_error(con, rq, MHD_HTTP_BAD_REQUEST,
+			    "INVALID_SCOPE", e.msg);
+			goto out;
+		}
+	if (oauth) {
+		grant = form_get(f, "grant_type");
+		if (grant == NULL) {
+			ret = reply_error(con, rq, MHD_HTTP_BAD_REQUEST,
+			    "INVALID_REQUEST", "grant_type required");
+			goto out;
+		}
+		if (strcmp(grant, REGAUTH_GRANT_REFRESH) == 0) {
+			refresh = form_get(f, "refresh_token");
+			if (refresh == NULL || authn_login_token(cfg, refresh,
+			    &id, &e) == -1) {
+				fprintf(stderr, "{\"level\":\"info\",\"msg\":"
+				    "\"refresh_token: %s\",\"client\":\"%s\"}\n",
+				    refresh ? e.msg : "missing", rq->client);
+				ret = reply_error(con, rq,
+				    MHD_HTTP_UNAUTHORIZED, "UNAUTHORIZED",
+				    "invalid refresh token");
+				goto out;
+			}
+			snprintf(rq->principal, sizeof(rq->principal), "%s",
+			    id.principal->short_name);
+		} else if (strcmp(grant, REGAUTH_GRANT_PASSWORD) == 0) {
+			if (form_get(f, "password") == NULL) {
+				ret = reply_error(con, rq,
+				    MHD_HTTP_BAD_REQUEST, "INVALID_REQUEST",
+				    "password required");
+				goto out;
+			}
+			if (authenticate(cfg, con, form_get(f, "username"),
+			    form_get(f, "password"), &id, rq) == -1 ||
+			    id.principal == NULL) {
+				ret = reply_error(con, rq,
+				    MHD_HTTP_UNAUTHORIZED, "UNAUTHORIZED",
+				    "invalid username or password");
+				goto out;
+			}
+		} else {
+			ret = reply_error(con, rq, MHD_HTTP_BAD_REQUEST,
+			    "UNSUPPORTED_GRANT_TYPE", "unsupported grant_type");
+			goto out;
+		}
+	} else if (authenticate(cfg, con, NULL, NULL, &id, rq) == -1) {
+		ret = reply_error(con, rq, MHD_HTTP_UNAUTHORIZED,
+		    "UNAUTHORIZED", "invalid username or password");
+		goto out;
+	}
+	tr.service = form_get(f, "service");
+	tr.scopes = &scopes;
+	tr.client_id = form_get(f, "client_id");
+	tr.source_ip = rq->client;
+	tr.oauth = oauth;
+	tr.refresh_token = refresh;
+	tr.offline = oauth ? (form_get(f, "access_type") != NULL &&
+	    strcmp(form_get(f, "access_type"), "offline") == 0) :
+	    is_true(form_get(f, "offline_token"));
+	if (token_issue(cfg, &id, &tr, &resp, &status, &e) == -1) {
+		if (status == 400)
+			ret = reply_error(con, rq, MHD_HTTP_BAD_REQUEST,
+			    "INVALID_REQUEST", e.msg);
+		else {
+			fprintf(stderr, "{\"level\":\"error\",\"msg\":\"%s: "
+			    "%s\"}\n", __func__, e.msg);
+			ret = reply_error(con, rq,
+			    MHD_HTTP_INTERNAL_SERVER_ERROR, "SERVER_ERROR",
+			    "internal error");
+		}
+		goto out;
+	}
+	ret = reply(con, rq, MHD_HTTP_OK, "application/json", resp.p, resp.len,
+	    NULL);
+out:
+	buf_release(&resp);
+	scope_list_free(&scopes);
+	return ret;
+}
+
+/* POST /v1/login grant_type=password: a login token for a password. */
+static enum MHD_Result
+login(struct MHD_Connection *con, struct request *rq, struct config *cfg,
+    const struct form *f)
+{
+	const char *grant = form_get(f, "grant_type");
+	struct identity id;
+	struct err e;
+	char *tok;
+	json_t *j;
+	enum MHD_Result ret;
+
+	e.msg[0] = '\0';
+	if (grant == NULL || strcmp(grant, REGAUTH_GRANT_PASSWORD) != 0)
+		return reply_error(con, rq, MHD_HTTP_BAD_REQUEST,
+		    "UNSUPPORTED_GRANT_TYPE", "unsupported grant_type");
+	if (authenticate(cfg, con, form_get(f, "username"),
+	    form_get(f, "password"), &id, rq) == -1 || id.principal == NULL)
+		return reply_error(con, rq, MHD_HTTP_UNAUTHORIZED,
+		    "UNAUTHORIZED", "invalid username or password");
+	tok = authn_issue_login_token(cfg, id.principal, id.method,
+	    cfg->login_token_ttl, &e);
+	if (tok == NULL)
+		return reply_error(con, rq, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    "SERVER_ERROR", "internal error");
+	j = json_pack("{s:s, s:s, s:I, s:s}", "access_token", tok,
+	    "token_type", "Bearer", "expires_in",
+	    (json_int_t)cfg->login_token_ttl, "principal",
+	    id.principal->short_name);
+	ret = reply_json(con, rq, MHD_HTTP_OK, j, NULL);
+	util_secure_free_str(tok);
+	return ret;
+}
+
+static enum MHD_Result
+info(struct MHD_Connection *con, struct request *rq, struct config *cfg)
+{
+	json_t *svc = json_array();
+	size_t i;
+
+	for (i = 0; i < cfg->nservices; i++)
+		json_array_append_new(svc, json_string(cfg->services[i]));
+	return reply_json(con, rq, MHD_HTTP_OK, json_pack("{s:s, s:o, s:s, "
+	    "s:s, s:s}", "issuer", cfg->issuer, "services", svc, "account",
+	    cfg->account, "realm", cfg->realm, "version", REGAUTH_VERSION),
+	    NULL);
+}
+
+/* Is the body a form? "application/x-www-form-urlencoded[; params]". */
+static int
+is_form(struct MHD_Connection *con)
+{
+	const char *ct = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	size_t n = strlen("application/x-www-form-urlencoded");
+
+	return ct != NULL &&
+	    strncasecmp(ct, "application/x-www-form-urlencoded", n) == 0 &&
+	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static enum MHD_Result
+route(struct MHD_Connection *con, struct request *rq, const char *url,
+    const char *method)
+{
+	struct config *cfg = config_acquire();
+	struct form f;
+	enum MHD_Result ret;
+	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	int post = strcmp(method, "POST") == 0;
+
+	f.n = 0;
+	if (cfg == NULL)
+		return reply_error(con, rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "UNAVAILABLE", "no configuration loaded");
+	if (strcmp(url, REGAUTH_PATH_TOKEN) == 0 && get) {
+		MHD_get_connection_values(con, MHD_GET_ARGUMENT_KIND,
+		    collect_arg, &f);
+		if (f.n > MAX_FORM_FIELDS) {
+			f.n = MAX_FORM_FIELDS;
+			ret = reply_error(con, rq, MHD_HTTP_BAD_REQUEST,
+			    "INVALID_REQUEST", "too many parameters");
+		} else
+			ret = issue(con, rq, cfg, &f, 0);
+	} else if ((strcmp(url, REGAUTH_PATH_TOKEN) == 0 ||
+	    strcmp(url, REGAUTH_PATH_LOGIN) == 0) && post) {
+		if (rq->too_big)
+			ret = reply_error(con, rq, MHD_HTTP_CONTENT_TOO_LARGE,
+			    "TOO_LARGE", "request body too large");
+		else if (!is_form(con))
+			ret = reply_error(con, rq, MHD_HTTP_BAD_REQUEST,
+			    "INVALID_REQUEST", "expected an "
+			    "application/x-www-form-urlencoded body");
+		else if (form_parse(&f, rq->body ? rq->body : "",
+		    rq->len) == -1)
+			ret = reply_error(con, rq, MHD_HTTP_BAD_REQUEST,
+			    "INVALID_REQUEST", "malformed form body");
+		else if (strcmp(url, REGAUTH_PATH_TOKEN) == 0)
+			ret = issue(con, rq, cfg, &f, 1);
+		else
+			ret = login(con, rq, cfg, &f);
+	} else if (strcmp(url, REGAUTH_PATH_HEALTHZ) == 0 && get)
+		ret = reply(con, rq, MHD_HTTP_OK, "text/plain", "ok\n", 3, NULL);
+	else if (strcmp(url, REGAUTH_PATH_JWKS) == 0 && get)
+		ret = reply_json(con, rq, MHD_HTTP_OK, keys_jwks(cfg->keys),
+		    NULL);
+	else if (strcmp(url, REGAUTH_PATH_CERTS) == 0 && get)
+		ret = reply(con, rq, MHD_HTTP_OK, "application/x-pem-file",
+		    keys_bundle_pem(cfg->keys), strlen(keys_bundle_pem(cfg->keys)),
+		    NULL);
+	else if (strcmp(url, REGAUTH_PATH_INFO) == 0 && get)
+		ret = info(con, rq, cfg);
+	else if (strcmp(url, REGAUTH_PATH_TOKEN) == 0 ||
+	    strcmp(url, REGAUTH_PATH_LOGIN) == 0 ||
+	    strcmp(url, REGAUTH_PATH_HEALTHZ) == 0 ||
+	    strcmp(url, REGAUTH_PATH_JWKS) == 0 ||
+	    strcmp(url, REGAUTH_PATH_CERTS) == 0 ||
+	    strcmp(url, REGAUTH_PATH_INFO) == 0)
+		ret = reply_error(con, rq, MHD_HTTP_METHOD_NOT_ALLOWED,
+		    "METHOD_NOT_ALLOWED", "method not allowed");
+	else
+		ret = reply_error(con, rq, MHD_HTTP_NOT_FOUND, "NOT_FOUND",
+		    "not found");
+	form_clear(&f);
+	config_release(cfg);
+	return ret;
+}
+
+static void
+client_addr(struct MHD_Connection *con, char *out, size_t sz)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+
+	snprintf(out, sz, "-");
+	ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || (sa = ci->client_addr) == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr, out, (socklen_t)sz);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr, out, (socklen_t)sz);
+}
+
+static enum MHD_Result
+handler(void *cls, struct MHD_Connection *con, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct request *rq = *con_cls;
+	const char *cl;
+	int64_t clen;
+
+	(void)cls;
+	(void)version;
+	if (rq == NULL) {
+		if ((rq = calloc(1, sizeof(*rq))) == NULL)
+			return MHD_NO;
+		clock_gettime(CLOCK_MONOTONIC, &rq->start);
+		client_addr(con, rq->client, sizeof(rq->client));
+		snprintf(rq->method, sizeof(rq->method), "%s", method);
+		snprintf(rq->path, sizeof(rq->path), "%s", url);
+		*con_cls = rq;
+		cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl != NULL && (util_parse_i64(cl, 0, INT64_MAX, &clen) == -1
+		    || clen > HTTP_MAX_BODY))
+			return reply_error(con, rq, MHD_HTTP_CONTENT_TOO_LARGE,
+			    "TOO_LARGE", "request body too large");
+		return MHD_YES;
+	}
+	if (rq->status != 0) {		/* answered early (413) */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+		if (!rq->too_big && rq->len + n > HTTP_MAX_BODY) {
+			rq->too_big = 1;
+			util_secure_free(rq->body, rq->len);
+			rq->body = NULL;
+			rq->len = 0;
+		}
+		if (!rq->too_big) {
+			char *b = realloc(rq->body, rq->len + n + 1);
+			if (b == NULL)
+				return MHD_NO;
+			memcpy(b + rq->len, upload_data, n);
+			rq->body = b;
+			rq->len += n;
+			rq->body[rq->len] = '\0';
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return route(con, rq, url, method);
+}
+
+/* One JSON log line per request; never the query string, never a secret. */
+static void
+completed(void *cls, struct MHD_Connection *con, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct request *rq = *con_cls;
+	struct timespec now;
+	struct buf line;
+	char t[32];
+	double ms;
+
+	(void)cls;
+	(void)con;
+	if (rq == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (double)(now.tv_sec - rq->start.tv_sec) * 1e3 +
+	    (double)(now.tv_nsec - rq->start.tv_nsec) / 1e6;
+	util_rfc3339(util_now(), t);
+	buf_init(&line);
+	buf_printf(&line, "{\"time\":\"%s\",\"method\":", t);
+	buf_json_string(&line, rq->method);
+	buf_adds(&line, ",\"path\":");
+	buf_json_string(&line, rq->path);
+	buf_printf(&line, ",\"status\":%d,\"client\":\"%s\"", rq->status,
+	    rq->client);
+	if (rq->principal[0] != '\0') {
+		buf_adds(&line, ",\"principal\":");
+		buf_json_string(&line, rq->principal);
+	}
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		buf_printf(&line, ",\"terminated\":%d", (int)toe);
+	buf_printf(&line, ",\"ms\":%.3f}\n", ms);
+	if (buf_str(&line) != NULL)
+		fwrite(line.p, 1, line.len, stderr);
+	buf_release(&line);
+	util_secure_free(rq->body, rq->len);
+	free(rq);
+	*con_cls = NULL;
+}
+
+static int
+parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
+    struct err *e)
+{
+	struct addrinfo hints, *res = NULL;
+	char host[256];
+	const char *colon, *port;
+	size_t hl;
+	int rc;
+
+	colon = strrchr(listen, ':');
+	if (colon == NULL || colon[1] == '\0') {
+		err_set(e, "listen address %s: want HOST:PORT", listen);
+		return -1;
+	}
+	port = colon + 1;
+	hl = (size_t)(colon - listen);
+	if (hl >= 2 && listen[0] == '[' && listen[hl - 1] == ']') {
+		listen++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host)) {
+		err_set(e, "listen address too long");
+		return -1;
+	}
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	rc = getaddrinfo(hl ? host : NULL, port, &hints, &res);
+	if (rc != 0) {
+		err_set(e, "listen address %s: %s", listen, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int
+http_start(const char *listen, struct err *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	    MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+
+	if (parse_listen(listen, &ss, &sl, e) == -1)
+		return -1;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (ncpu < 1)
+		ncpu = 1;
+	daemon_ = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)ncpu,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MAX_HEADERS,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4096,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)1024,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+	    MHD_OPTION_END);
+	if (daemon_ == NULL) {
+		err_set(e, "cannot listen on %s", listen);
+		return -1;
+	}
+	return 0;
+}
+
+void
+http_stop(int wait_ms)
+{
+	const union MHD_DaemonInfo *di;
+	int waited = 0;
+	MHD_socket s;
+
+	if (daemon_ == NULL)
+		return;
+	s = MHD_quiesce_daemon(daemon_);
+	if (s != MHD_INVALID_SOCKET)
+		close(s);
+	while (waited < wait_ms) {
+		di = MHD_get_daemon_info(daemon_,
+		    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (di == NULL || di->num_connections == 0)
+			break;
+		usleep(20 * 1000);
+		waited += 20;
+	}
+	MHD_stop_daemon(daemon_);
+	daemon_ = NULL;
+}

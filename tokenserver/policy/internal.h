@@ -1,0 +1,211 @@
+/*
+ * Declarations shared by the files of the policy engine, never outside it.
+ * A parsed document is immutable: every byte of it lives in one arena that
+ * policy_free() releases at once, so evaluation never allocates for it.
+ */
+#ifndef REGAUTHD_POLICY_INTERNAL_H
+#define REGAUTHD_POLICY_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "policy.h"
+
+/* Glob patterns are stored in "glob form": '\\' makes the next byte literal. */
+#define POLICY_GLOB_ESC '\\'
+
+struct policy_arena_chunk;
+struct policy_arena {
+	struct policy_arena_chunk *head;
+};
+
+void *policy_arena_alloc(struct policy_arena *a, size_t n);
+char *policy_arena_strndup(struct policy_arena *a, const char *s, size_t n);
+char *policy_arena_strdup(struct policy_arena *a, const char *s);
+void policy_arena_release(struct policy_arena *a);
+
+/* A string that may hold policy variables (IAM_SEMANTICS.md section 5). */
+enum policy_tpart_kind {
+	TPART_LIT,		/* policy text: '*' and '?' are wildcards */
+	TPART_CHAR,		/* ${*} ${?} ${$}: always literal */
+	TPART_VAR,		/* ${key} or ${key, 'default'} */
+};
+
+struct policy_tpart {
+	enum policy_tpart_kind	 kind;
+	const char		*s;	/* literal text, or the key */
+	size_t			 len;
+	const char		*def;	/* default value, NULL if none */
+	size_t			 deflen;
+};
+
+struct policy_tmpl {
+	const char		*raw;	/* when nparts == 0: the text as written */
+	size_t			 rawlen;
+	const char		*glob;	/* when nparts == 0: raw in glob form */
+	struct policy_tpart	*parts;
+	size_t			 nparts;	/* > 0 when variables appear */
+};
+
+/* Parse `s` into `t`; `vars` enables variables (Version 2012-10-17). */
+int policy_tmpl_parse(struct policy_arena *a, const char *s, int vars,
+    struct policy_tmpl *t, struct err *e);
+int policy_tmpl_has_vars(const char *s);
+
+/*
+ * Expand `t` against `ctx` into `buf` (NUL-terminated). In glob mode the
+ * substituted text and escapes are made literal. Returns 0 and the length
+ * in *need when it fits, 1 when a variable is unresolved, 2 when `cap` is
+ * too small (*need then holds the length).
+ */
+int policy_tmpl_expand(const struct policy_tmpl *t, const json_t *ctx,
+    int glob, char *buf, size_t cap, size_t *need);
+
+/* Case-insensitive context lookup: the value, or NULL when absent. */
+const json_t *policy_ctx_get(const json_t *ctx, const char *key);
+
+/* Matching (match.c). */
+int policy_glob(const char *pat, const char *s, int icase);
+int policy_glob_n(const char *pat, size_t plen, const char *s, size_t slen,
+    int icase);
+
+struct policy_action {
+	const char	*service;	/* glob form, lower-case; NULL for "*" */
+	const char	*name;		/* glob form */
+};
+
+int policy_action_match(const struct policy_action *p, const char *action);
+
+enum policy_pkind {
+	PRIN_ANY,		/* "*" */
+	PRIN_ACCOUNT,		/* 12-digit ID or arn:P:iam::A:root */
+	PRIN_ARN,		/* an exact ARN (a role ARN also covers sessions) */
+	PRIN_OTHER,		/* Service, Federated, CanonicalUser: exact */
+};
+
+struct policy_principal {
+	enum policy_pkind	 kind;
+	const char		*value;		/* the ARN or name as compared */
+	const char		*account;	/* PRIN_ACCOUNT, and roles */
+	const char		*role;		/* role name when a role ARN */
+};
+
+/* How strongly a principal entry names the caller (section 3). */
+enum policy_pmatch {
+	PMATCH_NONE,
+	PMATCH_ACCOUNT,
+	PMATCH_ROLE,
+	PMATCH_DIRECT,
+};
+
+enum policy_pmatch policy_principal_match(const struct policy_principal *p,
+    const char *caller, const char *caller_account);
+int policy_principal_listed(const struct policy_principal *p,
+    const char *caller);
+
+/* Conditions (condition.c). */
+enum policy_cop {
+	COP_STRING_EQUALS,
+	COP_STRING_NOT_EQUALS,
+	COP_STRING_EQUALS_IC,
+	COP_STRING_NOT_EQUALS_IC,
+	COP_STRING_LIKE,
+	COP_STRING_NOT_LIKE,
+	COP_NUMERIC_EQ,
+	COP_NUMERIC_NE,
+	COP_NUMERIC_LT,
+	COP_NUMERIC_LE,
+	COP_NUMERIC_GT,
+	COP_NUMERIC_GE,
+	COP_DATE_EQ,
+	COP_DATE_NE,
+	COP_DATE_LT,
+	COP_DATE_LE,
+	COP_DATE_GT,
+	COP_DATE_GE,
+	COP_BOOL,
+	COP_BINARY_EQUALS,
+	COP_IP,
+	COP_NOT_IP,
+	COP_ARN_LIKE,
+	COP_ARN_NOT_LIKE,
+	COP_NULL,
+};
+
+enum policy_cset {
+	CSET_NONE,
+	CSET_ALL,
+	CSET_ANY,
+};
+
+struct policy_cvalue {
+	int			 ok;	/* parsed (numbers, dates, IPs, ...) */
+	struct policy_tmpl	 t;	/* String and Arn operators */
+	/* Numeric: normalised decimal. */
+	int			 neg;
+	const char		*ipart;	/* no leading zeros, may be "" */
+	size_t			 ilen;
+	const char		*fpart;	/* no trailing zeros */
+	size_t			 flen;
+	/* Date. */
+	int64_t			 sec;
+	int32_t			 nsec;
+	/* Bool and Null. */
+	int			 b;
+	/* Binary. */
+	unsigned char		*bytes;
+	size_t			 nbytes;
+	/* IP. */
+	int			 family;
+	unsigned char		 addr[16];
+	int			 prefix;
+};
+
+struct policy_cond {
+	enum policy_cop		 op;
+	enum policy_cset	 set;
+	int			 ifexists;
+	const char		*key;
+	struct policy_cvalue	*vals;
+	size_t			 nvals;
+};
+
+int policy_cond_parse_op(const char *name, enum policy_cop *op,
+    enum policy_cset *set, int *ifexists);
+int policy_cond_parse_value(struct policy_arena *a, enum policy_cop op,
+    const char *s, int vars, struct policy_cvalue *v, struct err *e);
+int policy_cond_eval(const struct policy_cond *c, const json_t *ctx);
+int policy_cop_allows_vars(enum policy_cop op);
+
+/* The parsed form of a document. */
+struct policy_stmt {
+	int			 deny;
+	const char		*sid;
+	int			 not_action;
+	struct policy_action	*actions;
+	size_t			 nactions;
+	int			 has_resource;
+	int			 not_resource;
+	struct policy_tmpl	*resources;
+	size_t			 nresources;
+	int			 has_principal;
+	int			 not_principal;
+	struct policy_principal	*principals;
+	size_t			 nprincipals;
+	struct policy_cond	*conds;
+	size_t			 nconds;
+};
+
+struct policy {
+	struct policy_arena	 arena;
+	enum policy_kind	 kind;
+	int			 version;	/* 0 none, 2008, 2012 */
+	struct policy_stmt	*stmts;
+	size_t			 nstmts;
+};
+
+/* The account of an ARN (5th field), or NULL; written into buf. */
+const char *policy_arn_account(const char *arn, char *buf, size_t cap);
+
+#endif

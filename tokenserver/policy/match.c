@@ -1,0 +1,215 @@
+/*
+ * Matching (IAM_SEMANTICS.md section 2): the glob, actions, principals.
+ * Nothing here allocates: these run for every statement of every decision.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+static int
+ch_eq(char a, char b, int icase)
+{
+	if (a == b)
+		return 1;
+	if (!icase)
+		return 0;
+	if (a >= 'A' && a <= 'Z')
+		a = (char)(a - 'A' + 'a');
+	if (b >= 'A' && b <= 'Z')
+		b = (char)(b - 'A' + 'a');
+	return a == b;
+}
+
+/*
+ * Glob `pat` (glob form: '*' any run, '?' one byte, '\\' quotes the next
+ * byte) against the whole of `s`. Neither '/' nor ':' is special. Linear
+ * backtracking to the last '*' keeps the worst case at plen * slen.
+ */
+int
+policy_glob_n(const char *pat, size_t plen, const char *s, size_t slen,
+    int icase)
+{
+	size_t pi = 0, si = 0, star_p = SIZE_MAX, star_s = 0;
+
+	while (si < slen) {
+		if (pi < plen) {
+			char c = pat[pi];
+			size_t adv = 1;
+
+			if (c == '*') {
+				star_p = ++pi;
+				star_s = si;
+				continue;
+			}
+			if (c == '?') {
+				pi++;
+				si++;
+				continue;
+			}
+			if (c == POLICY_GLOB_ESC && pi + 1 < plen) {
+				c = pat[pi + 1];
+				adv = 2;
+			}
+			if (ch_eq(c, s[si], icase)) {
+				pi += adv;
+				si++;
+				continue;
+			}
+		}
+		if (star_p == SIZE_MAX)
+			return 0;
+		pi = star_p;
+		si = ++star_s;
+	}
+	while (pi < plen && pat[pi] == '*')
+		pi++;
+	return pi == plen;
+}
+
+int
+policy_glob(const char *pat, const char *s, int icase)
+{
+	return policy_glob_n(pat, strlen(pat), s, strlen(s), icase);
+}
+
+/*
+ * `*` matches every action; otherwise the service prefix and the name are
+ * globbed separately, both ignoring case.
+ */
+int
+policy_action_match(const struct policy_action *p, const char *action)
+{
+	const char *colon;
+
+	if (p->service == NULL)
+		return 1;
+	if ((colon = strchr(action, ':')) == NULL)
+		return 0;
+	if (!policy_glob_n(p->service, strlen(p->service), action,
+	    (size_t)(colon - action), 1))
+		return 0;
+	return policy_glob(p->name, colon + 1, 1);
+}
+
+/*
+ * The account (5th field) of `arn`, copied into `buf`; NULL when `arn` is
+ * not an ARN with at least five fields or the field does not fit.
+ */
+const char *
+policy_arn_account(const char *arn, char *buf, size_t cap)
+{
+	const char *p = arn, *end;
+	int i;
+
+	if (arn == NULL || strncmp(arn, "arn:", 4) != 0)
+		return NULL;
+	for (i = 0; i < 4; i++) {
+		if ((p = strchr(p, ':')) == NULL)
+			return NULL;
+		p++;
+	}
+	if ((end = strchr(p, ':')) == NULL)
+		return NULL;
+	if ((size_t)(end - p) >= cap)
+		return NULL;
+	memcpy(buf, p, (size_t)(end - p));
+	buf[end - p] = '\0';
+	return buf;
+}
+
+/* Is `caller` arn:*:sts::ACCOUNT:assumed-role/ROLE/SESSION? */
+static int
+is_session_of(const char *caller, const char *account, const char *role)
+{
+	const char *p;
+	size_t alen = strlen(account), rlen = strlen(role);
+
+	if (strncmp(caller, "arn:", 4) != 0)
+		return 0;
+	if ((p = strchr(caller + 4, ':')) == NULL)
+		return 0;
+	p++;
+	if (strncmp(p, "sts::", 5) != 0)
+		return 0;
+	p += 5;
+	if (strncmp(p, account, alen) != 0 || p[alen] != ':')
+		return 0;
+	p += alen + 1;
+	if (strncmp(p, "assumed-role/", 13) != 0)
+		return 0;
+	p += 13;
+	if (strncmp(p, role, rlen) != 0 || p[rlen] != '/')
+		return 0;
+	return p[rlen + 1] != '\0';
+}
+
+/*
+ * How one Principal entry names `caller` (section 2): "*" everyone, an
+ * account every principal of it (delegation), an ARN exactly, a role ARN
+ * also its sessions.
+ */
+enum policy_pmatch
+policy_principal_match(const struct policy_principal *p, const char *caller,
+    const char *caller_account)
+{
+	switch (p->kind) {
+	case PRIN_ANY:
+		return PMATCH_DIRECT;
+	case PRIN_ACCOUNT:
+		if (caller_account != NULL &&
+		    strcmp(caller_account, p->account) == 0)
+			return PMATCH_ACCOUNT;
+		return PMATCH_NONE;
+	case PRIN_ARN:
+		if (caller == NULL)
+			return PMATCH_NONE;
+		if (strcmp(p->value, caller) == 0)
+			return PMATCH_DIRECT;
+		if (p->role != NULL && is_session_of(caller, p->account,
+		    p->role))
+			return PMATCH_ROLE;
+		return PMATCH_NONE;
+	case PRIN_OTHER:
+		if (caller != NULL && strcmp(p->value, caller) == 0)
+			return PMATCH_DIRECT;
+		return PMATCH_NONE;
+	}
+	return PMATCH_NONE;
+}
+
+/*
+ * NotPrincipal: is `caller` listed? regauth takes AWS's documented reading:
+ * an account entry lists the account principal itself, not its users, and a
+ * role entry lists the role, not its sessions.
+ */
+int
+policy_principal_listed(const struct policy_principal *p, const char *caller)
+{
+	const char *q;
+	size_t alen;
+
+	switch (p->kind) {
+	case PRIN_ANY:
+		return 1;
+	case PRIN_ACCOUNT:
+		if (caller == NULL)
+			return 0;
+		if (strcmp(caller, p->account) == 0)
+			return 1;
+		/* arn:PARTITION:iam::ACCOUNT:root */
+		if (strncmp(caller, "arn:", 4) != 0 ||
+		    (q = strchr(caller + 4, ':')) == NULL)
+			return 0;
+		q++;
+		alen = strlen(p->account);
+		return strncmp(q, "iam::", 5) == 0 &&
+		    strncmp(q + 5, p->account, alen) == 0 &&
+		    strcmp(q + 5 + alen, ":root") == 0;
+	case PRIN_ARN:
+	case PRIN_OTHER:
+		return caller != NULL && strcmp(p->value, caller) == 0;
+	}
+	return 0;
+}

@@ -1,0 +1,270 @@
+/*
+ * The registry token: one decision per scope action through the policy
+ * engine, the granted intersection in `access`, signed with the active key.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "buf.h"
+#include "jws.h"
+#include "keys.h"
+#include "policy/policy.h"
+#include "token.h"
+
+#define MAX_REFS 96	/* identity + boundary (64) + repository policies */
+
+static const char *const repo_actions[] = { "pull", "push", "delete" };
+
+/* The request context of POLICY.md "Context keys regauth sets". */
+static json_t *
+make_context(const struct config *cfg, const struct identity *id,
+    const struct token_request *rq, const char *service, int64_t now)
+{
+	char t[32], epoch[24], key[300];
+	const struct principal *p = id->principal;
+	const char *k;
+	json_t *ctx, *v;
+
+	util_rfc3339(now, t);
+	snprintf(epoch, sizeof(epoch), "%lld", (long long)now);
+	ctx = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+	    "aws:SourceIp", rq->source_ip ? rq->source_ip : "",
+	    "regauth:SourceIp", rq->source_ip ? rq->source_ip : "",
+	    "aws:CurrentTime", t,
+	    "aws:EpochTime", epoch,
+	    "aws:SecureTransport", rq->secure ? "true" : "false",
+	    "regauth:Service", service,
+	    "regauth:AuthMethod", p ? id->method : "anonymous");
+	if (ctx == NULL)
+		return NULL;
+	if (rq->client_id != NULL)
+		json_object_set_new(ctx, "regauth:ClientId",
+		    json_string(rq->client_id));
+	if (p != NULL) {
+		json_object_set_new(ctx, "aws:username", json_string(p->name));
+		json_object_set_new(ctx, "aws:userid",
+		    json_string(p->short_name));
+		json_object_set_new(ctx, "aws:PrincipalArn", json_string(p->arn));
+		json_object_set_new(ctx, "aws:PrincipalType",
+		    json_string(strcmp(p->type, "user") == 0 ? "User" :
+		    "ServiceAccount"));
+		json_object_foreach(p->tags, k, v) {
+			snprintf(key, sizeof(key), "aws:PrincipalTag/%s", k);
+			json_object_set(ctx, key, v);
+		}
+	}
+	(void)cfg;
+	return ctx;
+}
+
+static int
+decide(const struct config *cfg, const struct identity *id,
+    const char *service, const struct scope *sc, const char *action,
+    json_t *ctx)
+{
+	struct policy_ref refs[MAX_REFS];
+	char resource[SCOPE_NAME_MAX + 300];
+	const struct principal *p = id->principal;
+	size_t n = 0, i;
+	int catalog = 0;
+
+	if (strcmp(sc->type, "registry") == 0) {
+		if (strcmp(sc->name, "catalog") != 0 || strcmp(action, "*") != 0)
+			return 0;
+		catalog = 1;
+		snprintf(resource, sizeof(resource), "*");
+	} else if (strcmp(sc->type, "repository") == 0) {
+		snprintf(resource, sizeof(resource),
+		    "arn:regauth:registry:%s:%s:repository/%s", service,
+		    cfg->account, sc->name);
+		config_repo_policies(cfg, sc->name, refs, MAX_REFS, &n);
+	} else
+		return 0;
+	if (p != NULL)
+		for (i = 0; i < p->npolicies && n < MAX_REFS; i++) {
+			refs[n] = p->policies[i];
+			refs[n].index = (int)n;
+			n++;
+		}
+	json_object_set_new(ctx, "regauth:Repository",
+	    json_string(catalog ? "" : sc->name));
+	return policy_registry_decide(refs, n, p ? p->arn : "anonymous",
+	    resource, catalog, action, ctx, cfg->account, NULL) ==
+	    POLICY_ALLOW;
+}
+
+/*
+ * Append the granted actions of one scope to `access` (the claim) and, for
+ * OAuth answers, to `scopestr`. Nothing is appended when nothing is granted.
+ */
+static void
+grant(const struct config *cfg, const struct identity *id,
+    const char *service, const struct scope *sc, json_t *ctx,
+    struct buf *access, struct buf *scopestr)
+{
+	const char *granted[SCOPE_ACTIONS_MAX + 3];
+	size_t i, k, n = 0;
+
+	for (i = 0; i < sc->nactions; i++) {
+		const char *a = sc->actions[i];
+		if (decide(cfg, id, service, sc, a, ctx)) {
+			granted[n++] = a;
+			continue;
+		}
+		/* "*" not wholly allowed: grant the parts that are. */
+		if (strcmp(a, "*") != 0 || strcmp(sc->type, "repository") != 0)
+			continue;
+		for (k = 0; k < 3; k++) {
+			size_t j;
+			int asked = 0;
+			for (j = 0; j < sc->nactions; j++)
+				asked |= strcmp(sc->actions[j],
+				    repo_actions[k]) == 0;
+			if (!asked && decide(cfg, id, service, sc,
+			    repo_actions[k], ctx))
+				granted[n++] = repo_actions[k];
+		}
+	}
+	if (n == 0)
+		return;
+	buf_adds(access, access->len > 1 ? ",{\"type\":" : "{\"type\":");
+	buf_json_string(access, sc->type);
+	buf_adds(access, ",\"name\":");
+	buf_json_string(access, sc->name);
+	buf_adds(access, ",\"actions\":[");
+	if (scopestr->len > 0)
+		buf_add(scopestr, " ", 1);
+	buf_printf(scopestr, "%s:%s:", sc->type, sc->name);
+	for (i = 0; i < n; i++) {
+		if (i > 0) {
+			buf_add(access, ",", 1);
+			buf_add(scopestr, ",", 1);
+		}
+		buf_json_string(access, granted[i]);
+		buf_adds(scopestr, granted[i]);
+	}
+	buf_adds(access, "]}");
+}
+
+/*
+ * Claims and answer are written as text: every string in them is either
+ * validated ASCII (scopes, names) or escaped by buf_json_string.
+ */
+int
+token_issue(const struct config *cfg, const struct identity *id,
+    const struct token_request *rq, struct buf *resp, int *status,
+    struct err *e)
+{
+	const struct signing_key *key = keys_active(cfg->keys);
+	unsigned char r[16];
+	char jti[33], issued[32], *tok = NULL, *refresh = NULL;
+	const char *service = rq->service;
+	struct buf access, scopestr, claims;
+	json_t *ctx = NULL;
+	int64_t now = util_now();
+	size_t i;
+	int rc = -1;
+
+	*status = 500;
+	buf_init(&access);
+	buf_init(&scopestr);
+	buf_init(&claims);
+	if (service == NULL || *service == '\0') {
+		if (cfg->nservices != 1) {
+			*status = 400;
+			err_set(e, "service parameter required");
+			goto out;
+		}
+		service = cfg->services[0];
+	} else if (!config_has_service(cfg, service)) {
+		*status = 400;
+		err_set(e, "unknown service");
+		goto out;
+	}
+	if ((ctx = make_context(cfg, id, rq, service, now)) == NULL) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	buf_add(&access, "[", 1);
+	for (i = 0; i < rq->scopes->n; i++)
+		grant(cfg, id, service, &rq->scopes->v[i], ctx, &access,
+		    &scopestr);
+	buf_add(&access, "]", 1);
+	if (RAND_bytes(r, sizeof(r)) != 1) {
+		err_set(e, "RAND_bytes failed");
+		goto out;
+	}
+	for (i = 0; i < sizeof(r); i++) {
+		jti[2 * i] = "0123456789abcdef"[r[i] >> 4];
+		jti[2 * i + 1] = "0123456789abcdef"[r[i] & 15];
+	}
+	jti[32] = '\0';
+	buf_adds(&claims, "{\"iss\":");
+	buf_json_string(&claims, cfg->issuer);
+	buf_adds(&claims, ",\"sub\":");
+	buf_json_string(&claims, id->principal ? id->principal->short_name : "");
+	buf_adds(&claims, ",\"aud\":");
+	buf_json_string(&claims, service);
+	buf_printf(&claims, ",\"exp\":%lld,\"nbf\":%lld,\"iat\":%lld,"
+	    "\"jti\":\"%s\",\"access\":", (long long)(now +
+	    cfg->registry_token_ttl), (long long)(now - 30), (long long)now, jti);
+	buf_add(&claims, access.p, access.len);
+	buf_add(&claims, "}", 1);
+	if (buf_str(&claims) == NULL || buf_str(&access) == NULL ||
+	    buf_str(&scopestr) == NULL) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	tok = jws_sign_new(key->pkey, key->alg, key->header_b64, claims.p,
+	    claims.len, e);
+	if (tok == NULL)
+		goto out;
+	if (rq->refresh_token != NULL) {
+		if ((refresh = strdup(rq->refresh_token)) == NULL)
+			goto out;
+	} else if (rq->offline && id->principal != NULL) {
+		if ((refresh = authn_issue_login_token(cfg, id->principal,
+		    id->method, cfg->login_token_ttl, e)) == NULL)
+			goto out;
+	}
+	util_rfc3339(now, issued);
+	if (rq->oauth) {
+		buf_adds(resp, "{\"access_token\":\"");
+		buf_adds(resp, tok);
+		buf_adds(resp, "\",\"token_type\":\"Bearer\",\"scope\":");
+		buf_json_string(resp, scopestr.p);
+	} else {
+		buf_adds(resp, "{\"token\":\"");
+		buf_adds(resp, tok);
+		buf_adds(resp, "\",\"access_token\":\"");
+		buf_adds(resp, tok);
+		buf_adds(resp, "\"");
+	}
+	buf_printf(resp, ",\"expires_in\":%lld,\"issued_at\":\"%s\"",
+	    (long long)cfg->registry_token_ttl, issued);
+	if (refresh != NULL) {
+		buf_adds(resp, ",\"refresh_token\":");
+		buf_json_string(resp, refresh);
+	}
+	buf_add(resp, "}", 1);
+	if (buf_str(resp) == NULL) {
+		buf_release(resp);
+		err_set(e, "out of memory");
+		goto out;
+	}
+	*status = 200;
+	rc = 0;
+out:
+	if (rc == -1 && *status == 500 && e->msg[0] == '\0')
+		err_set(e, "out of memory");
+	util_secure_free_str(tok);
+	util_secure_free_str(refresh);
+	buf_release(&access);
+	buf_release(&scopestr);
+	buf_release(&claims);
+	json_decref(ctx);
+	return rc;
+}
