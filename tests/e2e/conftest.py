@@ -287,7 +287,6 @@ class Registry:
         return self.daemon.log_text(offset)
 
     def request(self, method, path, **kw):
-        kw.setdefault("source", self.source)
         return S.http_request(self.port, method, path, **kw)
 
 

@@ -94,6 +94,19 @@ struct pctx {
 	struct err			*e;
 };
 
+/* Name the statement in a message a helper wrote. Returns -1. */
+static int
+prefix_err(struct pctx *c)
+{
+	char tmp[sizeof(c->e->msg)];
+
+	if (c->e == NULL)
+		return -1;
+	memcpy(tmp, c->e->msg, sizeof(tmp));
+	err_set(c->e, "statement %zu: %.170s", c->si, tmp);
+	return -1;
+}
+
 static void *
 zalloc(struct pctx *c, size_t n)
 {
@@ -281,7 +294,9 @@ parse_resource(struct pctx *c, const char *s, struct policy_tmpl *t)
 		err_set(c->e, "out of memory");
 		return -1;
 	}
-	return policy_tmpl_parse(&c->p->arena, s, vars, t, c->e);
+	if (policy_tmpl_parse(&c->p->arena, s, vars, t, c->e) == -1)
+		return prefix_err(c);
+	return 0;
 }
 
 static int
@@ -559,14 +574,8 @@ parse_condition(struct pctx *c, const json_t *j, struct policy_stmt *st)
 				}
 				if (policy_cond_parse_value(&c->p->arena, op, s,
 				    c->p->version == 2012, &cd->vals[i],
-				    c->e) == -1) {
-					char tmp[sizeof(c->e->msg)];
-
-					memcpy(tmp, c->e->msg, sizeof(tmp));
-					err_set(c->e, "statement %zu: %.150s",
-					    c->si, tmp);
-					return -1;
-				}
+				    c->e) == -1)
+					return prefix_err(c);
 			}
 		}
 	}
