@@ -6,6 +6,7 @@
  * header and body together).
  */
 #include <arpa/inet.h>
+#include <stdarg.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -631,6 +632,31 @@ completed(void *cls, struct MHD_Connection *con, void **con_cls,
 	*con_cls = NULL;
 }
 
+/*
+ * libmicrohttpd's own messages (a refused oversized request, a failed
+ * accept) as JSON log lines like ours.
+ */
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	struct buf line;
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	buf_init(&line);
+	buf_adds(&line, "{\"level\":\"info\",\"msg\":");
+	buf_json_string(&line, msg);
+	buf_adds(&line, ",\"source\":\"libmicrohttpd\"}\n");
+	if (buf_str(&line) != NULL)
+		fwrite(line.p, 1, line.len, stderr);
+	buf_release(&line);
+}
+
 static int
 parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
     struct err *e)
@@ -696,6 +722,7 @@ http_start(const char *listen, struct err *e)
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)1024,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_END);
 	if (daemon_ == NULL) {
 		err_set(e, "cannot listen on %s", listen);

@@ -231,6 +231,11 @@ keys_create(const char *dir, enum jws_alg alg, const char *issuer,
 	}
 	if (util_mkdirs(kdir, 0700, e) == -1)
 		goto out;
+	/* A keys/ folder that existed already is narrowed too. */
+	if (chmod(kdir, 0700) == -1) {
+		err_set(e, "%s: %s", kdir, strerror(errno));
+		goto out;
+	}
 
 	if ((ca_key = EVP_EC_gen("P-256")) == NULL) {
 		err_set(e, "cannot generate the CA key");

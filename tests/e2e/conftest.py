@@ -7,14 +7,11 @@ All client state lives under pytest's temporary folders.
 """
 
 import atexit
-import base64
 import json
 import os
 import secrets
-import shutil
 import signal
 import sys
-import textwrap
 import urllib.parse
 from pathlib import Path
 
@@ -43,6 +40,7 @@ USERS = {
     "dave": [],
     "erin": ["readonly"],
     "fred": ["readonly"],
+    "gina": ["readonly"],
 }
 
 
@@ -139,6 +137,10 @@ class Regauthd:
         self.daemon = None
         self.source = None  # local address direct requests come from (None: 127.0.0.1)
 
+    def reload(self):
+        """SIGHUP the server (by PID): it re-reads the configuration directory."""
+        os.kill(self.daemon.pid, signal.SIGHUP)
+
     def cli(self, *args, input=None, check=True):
         return S.run([self.bin, *map(str, args)], input=input, check=check, timeout=60)
 
@@ -148,6 +150,8 @@ class Regauthd:
         (self.dir / "policies" / "team-a-dev.json").write_text(json.dumps(ALICE_POLICY))
         for name, policies in USERS.items():
             pw = secrets.token_hex(16)
+            if name == "gina":  # a colon (Basic splits at the first one) and non-ASCII
+                pw = f"p:w:{pw}-\u00e9\u00df"
             args = ["user", "add", "-c", self.dir, name, "--password-stdin"]
             for p in policies:
                 args += ["--policy", p]
@@ -238,7 +242,6 @@ def regauthd(tmp_path_factory, token_proxy):
         yield srv
     finally:
         rc = srv.stop()
-        srv.exit_status = rc
     assert rc == 0, f"regauthd did not exit 0 on SIGTERM (status {rc})"
 
 
@@ -250,8 +253,6 @@ log:
 storage:
   filesystem:
     rootdirectory: {storage}
-  delete:
-    enabled: true
 http:
   addr: 127.0.0.1:{port}
   secret: {secret}

@@ -30,7 +30,7 @@ from pathlib import Path
 import jwt
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -595,6 +595,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _forward(self):
         proxy = self.server.owner
+        test = proxy.ledger.current
         te = self.headers.get("Transfer-Encoding", "")
         chunked = "chunked" in te.lower()
         if chunked:
@@ -621,6 +622,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             rheaders = [("Content-Type", "text/plain")]
         finally:
             up.close()
+        # verify before answering: the client cannot finish (and the test end) before the
+        # token is accounted to that test
+        proxy.observe(self, test, chunked, body, status,
+                      dict((k.lower(), v) for k, v in rheaders), data)
         out = [f"HTTP/1.1 {status} {reason}\r\n".encode()]
         for k, v in rheaders:
             if k.lower() not in ("content-length", "transfer-encoding", "connection"):
@@ -632,7 +637,6 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             out.append(data)
         self.wfile.write(b"".join(out))  # one write
-        proxy.observe(self, chunked, body, status, dict((k.lower(), v) for k, v in rheaders), data)
 
     do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _forward
 
@@ -668,7 +672,7 @@ class TokenProxy:
         with self.lock:
             return len(self.records)
 
-    def observe(self, handler, chunked, body, status, rheaders, data):
+    def observe(self, handler, test, chunked, body, status, rheaders, data):
         path, _, query = handler.path.partition("?")
         qs = urllib.parse.parse_qs(query, keep_blank_values=True)
         ctype = handler.headers.get("Content-Type", "")
@@ -676,7 +680,6 @@ class TokenProxy:
         if handler.command == "POST" and ctype.split(";")[0].strip().lower() == \
                 "application/x-www-form-urlencoded":
             form = urllib.parse.parse_qs(body.decode(errors="replace"), keep_blank_values=True)
-        test = self.ledger.current
         rec = ProxyRecord(method=handler.command, path=path, query=qs, form=form,
                           headers={k.lower(): v for k, v in handler.headers.items()},
                           chunked=chunked, status=status, test=test, response=None)

@@ -243,6 +243,7 @@ class TestDocker:
         docker("push", ref)
         posts = _token_posts(token_proxy.records_since(n1), "refresh_token")
         assert posts and all(p.status == 200 for p in posts), posts
+        assert {p.form.get("client_id", [""])[0] for p in posts} == {"docker"}, posts
         docker("rmi", ref)
         docker("pull", ref)
         docker("image", "inspect", ref)

@@ -125,7 +125,7 @@ def test_get_answer_shape(regauthd):
     claims, _ = granted(regauthd, r, "GET", ["repository:team-a/app:pull"])
     body = r.json()
     assert body["token"] == body["access_token"]
-    assert isinstance(body["expires_in"], int) and body["expires_in"] >= 60
+    assert body["expires_in"] == 300, "default registry token lifetime is 300 s"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)",
                         body["issued_at"]), body["issued_at"]
     assert claims["nbf"] < claims["iat"], "nbf should be backdated"
@@ -153,6 +153,7 @@ def test_offline_token_and_refresh_grant(regauthd):
     rt = r.json()["refresh_token"]
     lc = regauthd.verifier.login_token(rt)
     assert lc["sub"] == "user/alice" and lc["aud"] == S.LOGIN_AUD and lc["token_use"] == "login"
+    assert lc["exp"] - lc["iat"] == 12 * 3600, "a login token from a password lives 12 h"
     scope = "repository:team-a/app:pull,push"
     r2 = regauthd.token_post([("grant_type", "refresh_token"), ("refresh_token", rt),
                               ("service", S.SERVICE), ("client_id", "e2e"), ("scope", scope)])
@@ -281,6 +282,47 @@ def test_wrong_password_and_unknown_user(regauthd):
     a = get_token(regauthd, [], user="fred", password="nope").json()
     b = get_token(regauthd, [], user="zed", password="nope").json()
     assert a == b, f"unknown user and wrong password answer differently: {a} / {b}"
+
+
+def test_password_with_colon_and_utf8(regauthd):
+    pw = regauthd.users["gina"]
+    assert ":" in pw
+    r = get_token(regauthd, ["repository:team-a/app:pull"], user="gina", password=pw)
+    claims, access = granted(regauthd, r, "GET", ["repository:team-a/app:pull"])
+    assert claims["sub"] == "user/gina" and access == [repo("team-a/app", "pull")]
+    r2 = regauthd.token_post([("grant_type", "password"), ("username", "gina"), ("password", pw),
+                              ("service", S.SERVICE), ("client_id", "e2e")])
+    granted(regauthd, r2, "POST", [])
+    assert_error(get_token(regauthd, [], user="gina", password=pw.split(":")[0]), 401)
+
+
+def test_runtime_user_add_and_removal_with_sighup(regauthd):
+    """A user added while serving works after SIGHUP; once its file is removed and the
+    server reloaded, its password and its login token are both refused."""
+    name, pw = f"temp{secrets.token_hex(3)}", secrets.token_hex(12)
+    regauthd.cli("user", "add", "-c", regauthd.dir, name, "--password-stdin",
+                 "--policy", "readonly", input=(pw + "\n").encode())
+    regauthd.reload()
+    deadline = time.time() + 10
+    while get_token(regauthd, [], user=name, password=pw).status != 200:
+        assert time.time() < deadline, "the new user never worked after SIGHUP"
+        time.sleep(0.1)
+    r = get_token(regauthd, [], user=name, password=pw, extra=[("offline_token", "true")])
+    granted(regauthd, r, "GET", [])
+    rt = r.json()["refresh_token"]
+    files = [f for f in (regauthd.dir / "users").iterdir() if f.stem == name]
+    assert len(files) == 1, list((regauthd.dir / "users").iterdir())
+    files[0].unlink()
+    regauthd.reload()
+    deadline = time.time() + 10
+    while get_token(regauthd, [], user=name, password=pw).status != 401:
+        assert time.time() < deadline, "the removed user still logs in after SIGHUP"
+        time.sleep(0.1)
+    r2 = regauthd.token_post([("grant_type", "refresh_token"), ("refresh_token", rt),
+                              ("service", S.SERVICE), ("client_id", "e2e")])
+    assert_error(r2, 401)
+    assert_error(get_token(regauthd, [], user="<token>", password=rt), 401)
+    assert regauthd.alive()
 
 
 def test_registry_token_is_not_a_password(regauthd):
@@ -593,7 +635,9 @@ def test_log_lines_have_fields_and_no_secrets(regauthd):
     get_token(regauthd, ["repository:team-a/app:pull"], user="alice")
     get_token(regauthd, [], user="fred", password="secret-wrong-pw-xyz")
     deadline = time.time() + 5
-    while time.time() < deadline and len(regauthd.log_records(off)) < 3:
+    # The request line is written once the answer is sent: wait for all three.
+    while time.time() < deadline and sum(
+            r.get("path") == "/token" for r in regauthd.log_records(off)) < 3:
         time.sleep(0.05)
     recs = regauthd.log_records(off)
     token_recs = [r for r in recs if r.get("path") == "/token"]
@@ -602,9 +646,32 @@ def test_log_lines_have_fields_and_no_secrets(regauthd):
         for k in ("time", "method", "path", "status", "client", "ms"):
             assert k in r, f"log line lacks {k!r}: {r}"
         assert "?" not in r["path"]
+        assert r["client"] == regauthd.source, f"client is not the peer address: {r}"
+    assert any(r.get("principal") == "user/alice" and r.get("status") == 200
+               for r in token_recs), token_recs
     text = regauthd.daemon.log_text(off)
     for secret in (regauthd.users["alice"], "secret-wrong-pw-xyz", rt, rt.split(".")[2]):
         assert secret not in text, "a secret reached the log"
+
+
+def test_log_stays_json_lines_under_refusals(regauthd):
+    """The log is one JSON object per line, also when oversized requests are refused."""
+    off = regauthd.daemon.log_size()
+    S.raw_exchange(regauthd.port, f"GET /token?pad={'a' * (1 << 20)} HTTP/1.1\r\nHost: x\r\n"
+                   f"Connection: close\r\n\r\n".encode(), source=regauthd.source)
+    S.raw_exchange(regauthd.port, b"GARBAGE\r\n\r\n", source=regauthd.source)
+    get_token(regauthd, ["repository:team-a/app:pull"], user="bob")
+    time.sleep(0.2)
+    bad = [line for line in regauthd.daemon.log_text(off).splitlines()
+           if line.strip() and not _is_json_object(line)]
+    assert not bad, f"non-JSON lines on regauthd's log: {bad}"
+
+
+def _is_json_object(line):
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
 
 
 # ---------------------------------------------------------------------------------------
@@ -650,6 +717,26 @@ def test_info(regauthd):
     assert info["services"] == [S.SERVICE]
     assert isinstance(info["account"], str)
     assert isinstance(info["version"], str) and info["version"]
+
+
+def test_second_instance_serves_same_keys_and_exits_zero_on_sigterm(regauthd, tmp_path):
+    """Replicas share the directory: a second server issues tokens the same CA vouches for;
+    SIGTERM makes it exit 0."""
+    port = S.free_port()
+    d = S.Daemon("regauthd-2", [regauthd.bin, "serve", "-c", regauthd.dir, "--listen",
+                                f"127.0.0.1:{port}"], tmp_path / "second.log")
+    try:
+        S.wait_until(lambda: S.http_request(port, "GET", "/healthz", timeout=5).status == 200,
+                     20, "second regauthd", d)
+        q = urllib.parse.urlencode([("service", S.SERVICE),
+                                    ("scope", "repository:team-a/app:pull")])
+        r = S.http_request(port, "GET", f"/token?{q}",
+                           headers={"Authorization": S.basic("bob", regauthd.users["bob"])})
+        claims, access = granted(regauthd, r, "GET", ["repository:team-a/app:pull"])
+        assert claims["sub"] == "user/bob" and access == [repo("team-a/app", "pull")]
+    finally:
+        rc = d.stop()
+    assert rc == 0, f"SIGTERM: exit status {rc}\n{d.log_tail()}"
 
 
 def test_healthz(regauthd):

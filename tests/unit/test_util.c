@@ -41,7 +41,9 @@ teardown(void **state)
 static void
 path_in(char *out, size_t n, const char *name)
 {
-	snprintf(out, n, "%s/%s", tmpdir, name);
+	int r = snprintf(out, n, "%s/%s", tmpdir, name);
+
+	assert_true(r > 0 && (size_t)r < n);
 }
 
 static int

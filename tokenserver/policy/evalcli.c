@@ -278,6 +278,9 @@ normalise_context(const json_t *ctx, struct err *e)
 					s = (snprintf(buf, sizeof(buf), "%"
 					    JSON_INTEGER_FORMAT,
 					    json_integer_value(x)), buf);
+				else if (json_is_real(x))
+					s = policy_real_text(json_real_value(x),
+					    buf, sizeof(buf));
 				else if (json_is_boolean(x))
 					s = json_is_true(x) ? "true" : "false";
 				if (s == NULL) {
@@ -300,7 +303,7 @@ normalise_context(const json_t *ctx, struct err *e)
 			snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
 			    json_integer_value(v));
 		} else if (json_is_real(v)) {
-			snprintf(buf, sizeof(buf), "%.17g", json_real_value(v));
+			policy_real_text(json_real_value(v), buf, sizeof(buf));
 		} else if (json_is_boolean(v)) {
 			snprintf(buf, sizeof(buf), "%s", json_is_true(v) ?
 			    "true" : "false");
@@ -495,6 +498,8 @@ policy_eval_stream(FILE *in, FILE *out, const char *account)
 	ssize_t r;
 	int rc = -1;
 
+	if (account == NULL)
+		account = "000000000000";
 	while ((r = getline(&line, &cap, in)) != -1) {
 		len = (size_t)r;
 		while (len > 0 && (line[len - 1] == '\n' ||

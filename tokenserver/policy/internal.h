@@ -205,6 +205,9 @@ struct policy {
 	size_t			 nstmts;
 };
 
+/* Shortest decimal text of a JSON real that reads back the same. */
+const char *policy_real_text(double d, char *buf, size_t cap);
+
 /* The account of an ARN (5th field), or NULL; written into buf. */
 const char *policy_arn_account(const char *arn, char *buf, size_t cap);
 

@@ -458,6 +458,23 @@ parse_principal(struct pctx *c, const json_t *j, struct policy_stmt *st)
 	return 0;
 }
 
+/*
+ * The shortest text that reads back as `d` (0.1 is "0.1", not
+ * "0.10000000000000001"), so unquoted decimals compare as written.
+ */
+const char *
+policy_real_text(double d, char *buf, size_t cap)
+{
+	int prec;
+
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(buf, cap, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	return buf;
+}
+
 /* A condition value as text: strings, and unquoted numbers and booleans. */
 static const char *
 scalar_text(const json_t *v, char *buf, size_t cap)
@@ -469,10 +486,8 @@ scalar_text(const json_t *v, char *buf, size_t cap)
 		    json_integer_value(v));
 		return buf;
 	}
-	if (json_is_real(v)) {
-		snprintf(buf, cap, "%.17g", json_real_value(v));
-		return buf;
-	}
+	if (json_is_real(v))
+		return policy_real_text(json_real_value(v), buf, cap);
 	if (json_is_true(v))
 		return "true";
 	if (json_is_false(v))
