@@ -42,12 +42,12 @@ config_path(char *buf, size_t sz, const char *dir, const char *sub,
 {
 	int n;
 
-	if (sub == NULL)
-		n = snprintf(buf, sz, "%s/%s", dir, name);
-	else if (name == NULL)
-		n = snprintf(buf, sz, "%s/%s", dir, sub);
-	else
+	if (sub != NULL && name != NULL)
 		n = snprintf(buf, sz, "%s/%s/%s.json", dir, sub, name);
+	else if (sub != NULL || name != NULL)
+		n = snprintf(buf, sz, "%s/%s", dir, sub != NULL ? sub : name);
+	else
+		n = snprintf(buf, sz, "%s", dir);
 	return (n < 0 || (size_t)n >= sz) ? -1 : 0;
 }
 
