@@ -85,6 +85,11 @@ build/tests/%: tests/unit/%.c build/libregauthd.a | deps
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itokenserver -o $@ $< build/libregauthd.a $(LDFLAGS) $(PKG_LIBS) -lcmocka
 
+# A test tool (not a cmocka suite): mints a token with the library alone.
+build/tests/mint_token: tests/unit/mint_token.c build/libregauthd.a | deps
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itokenserver -o $@ $< build/libregauthd.a $(LDFLAGS) $(PKG_LIBS)
+
 run: all
 	@test -d var/regauth || ./bin/regauthd init var/regauth --realm http://$(LISTEN)/token
 	./bin/regauthd serve -c var/regauth --listen $(LISTEN)
@@ -98,7 +103,7 @@ check-unit: $(UT_BIN)
 check-cases: bin/regauthd
 	$(PYTHON) tests/cases/run.py bin/regauthd
 
-check-e2e: all deps-test
+check-e2e: all deps-test build/tests/mint_token
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
 
 bench: all deps-bench

@@ -38,13 +38,17 @@ echo "== /healthz, static reply ceiling (wrk -t2 -c$CONNS -d${DUR}s)"
 wrk -t2 -c"$CONNS" -d"${DUR}s" "http://127.0.0.1:$port/healthz" | tee "$tmp/wrk3"
 
 rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
+pct() { awk -v p="$2" '$1 == p {print $2}' "$1"; }
 non2xx=$(awk '/Non-2xx/ {print $NF}' "$tmp/wrk1")
-$PY - "$(rps "$tmp/wrk1")" "$(cat "$tmp/ossl")" "$(rps "$tmp/wrk2")" "$(rps "$tmp/wrk3")" "${non2xx:-0}" <<'PYEOF'
+$PY - "$(rps "$tmp/wrk1")" "$(cat "$tmp/ossl")" "$(rps "$tmp/wrk2")" "$(rps "$tmp/wrk3")" "${non2xx:-0}" \
+    "$(pct "$tmp/wrk1" 50%)" "$(pct "$tmp/wrk1" 99%)" <<'PYEOF'
 import sys
-tok, ossl, pw, static, bad = (float(x) for x in sys.argv[1:])
+tok, ossl, pw, static, bad = (float(x) for x in sys.argv[1:6])
+p50, p99 = sys.argv[6:8]
+import os; CONNS = os.environ.get('BENCH_CONNECTIONS', '32')
 print("== summary")
 print(f"/token (login token): {tok:,.0f} tokens/s on 2 cores; openssl ecdsap256 sign: {ossl:,.0f}/s on 1 core "
-      f"(ratio {tok/ossl:.2f})")
+      f"(ratio {tok/ossl:.2f}); latency p50 {p50}, p99 {p99} at {CONNS} connections")
 print(f"/token (password):    {pw:,.0f} tokens/s ({tok/pw:.0f}x slower: the slow hash is the point)")
 print(f"/healthz ceiling:     {static:,.0f} req/s; /token reaches {tok/static:.0%} of it")
 if bad:

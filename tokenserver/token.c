@@ -60,11 +60,24 @@ make_context(const struct config *cfg, const struct identity *id,
 	return ctx;
 }
 
+/* What one token request decides with; the context is built on demand. */
+struct env {
+	const struct config		*cfg;
+	const struct identity		*id;
+	const struct token_request	*rq;
+	const char			*service;
+	int64_t				 now;
+	json_t				*ctx;	/* NULL until a policy needs it */
+	int				 nomem;
+};
+
 static int
-decide(const struct config *cfg, const struct identity *id,
-    const char *service, const struct scope *sc, const char *action,
-    json_t *ctx)
+decide(struct env *env, const struct scope *sc, const char *action)
 {
+	const struct config *cfg = env->cfg;
+	const struct identity *id = env->id;
+	const char *service = env->service;
+	int need = 0;
 	struct policy_ref refs[MAX_REFS];
 	char resource[SCOPE_NAME_MAX + 300];
 	const struct principal *p = id->principal;
@@ -89,11 +102,20 @@ decide(const struct config *cfg, const struct identity *id,
 			refs[n].index = (int)n;
 			n++;
 		}
-	json_object_set_new(ctx, "regauth:Repository",
-	    json_string(catalog ? "" : sc->name));
+	for (i = 0; i < n && !need; i++)
+		need = policy_uses_context(refs[i].policy);
+	if (need) {
+		if (env->ctx == NULL && (env->ctx = make_context(cfg, id,
+		    env->rq, service, env->now)) == NULL) {
+			env->nomem = 1;
+			return 0;
+		}
+		json_object_set_new(env->ctx, "regauth:Repository",
+		    json_string(catalog ? "" : sc->name));
+	}
 	return policy_registry_decide(refs, n, p ? p->arn : "anonymous",
-	    resource, catalog, action, ctx, cfg->account, NULL) ==
-	    POLICY_ALLOW;
+	    resource, catalog, action, need ? env->ctx : NULL, cfg->account,
+	    NULL) == POLICY_ALLOW;
 }
 
 /*
@@ -101,16 +123,15 @@ decide(const struct config *cfg, const struct identity *id,
  * OAuth answers, to `scopestr`. Nothing is appended when nothing is granted.
  */
 static void
-grant(const struct config *cfg, const struct identity *id,
-    const char *service, const struct scope *sc, json_t *ctx,
-    struct buf *access, struct buf *scopestr)
+grant(struct env *env, const struct scope *sc, struct buf *access,
+    struct buf *scopestr)
 {
 	const char *granted[SCOPE_ACTIONS_MAX + 3];
 	size_t i, k, n = 0;
 
 	for (i = 0; i < sc->nactions; i++) {
 		const char *a = sc->actions[i];
-		if (decide(cfg, id, service, sc, a, ctx)) {
+		if (decide(env, sc, a)) {
 			granted[n++] = a;
 			continue;
 		}
@@ -123,8 +144,7 @@ grant(const struct config *cfg, const struct identity *id,
 			for (j = 0; j < sc->nactions; j++)
 				asked |= strcmp(sc->actions[j],
 				    repo_actions[k]) == 0;
-			if (!asked && decide(cfg, id, service, sc,
-			    repo_actions[k], ctx))
+			if (!asked && decide(env, sc, repo_actions[k]))
 				granted[n++] = repo_actions[k];
 		}
 	}
@@ -163,12 +183,13 @@ token_issue(const struct config *cfg, const struct identity *id,
 	char jti[33], issued[32], *tok = NULL, *refresh = NULL;
 	const char *service = rq->service;
 	struct buf access, scopestr, claims;
-	json_t *ctx = NULL;
+	struct env env;
 	int64_t now = util_now();
 	size_t i;
 	int rc = -1;
 
 	*status = 500;
+	memset(&env, 0, sizeof(env));
 	buf_init(&access);
 	buf_init(&scopestr);
 	buf_init(&claims);
@@ -184,15 +205,19 @@ token_issue(const struct config *cfg, const struct identity *id,
 		err_set(e, "unknown service");
 		goto out;
 	}
-	if ((ctx = make_context(cfg, id, rq, service, now)) == NULL) {
+	env.cfg = cfg;
+	env.id = id;
+	env.rq = rq;
+	env.service = service;
+	env.now = now;
+	buf_add(&access, "[", 1);
+	for (i = 0; i < rq->scopes->n; i++)
+		grant(&env, &rq->scopes->v[i], &access, &scopestr);
+	buf_add(&access, "]", 1);
+	if (env.nomem) {
 		err_set(e, "out of memory");
 		goto out;
 	}
-	buf_add(&access, "[", 1);
-	for (i = 0; i < rq->scopes->n; i++)
-		grant(cfg, id, service, &rq->scopes->v[i], ctx, &access,
-		    &scopestr);
-	buf_add(&access, "]", 1);
 	if (RAND_bytes(r, sizeof(r)) != 1) {
 		err_set(e, "RAND_bytes failed");
 		goto out;
@@ -265,6 +290,6 @@ out:
 	buf_release(&access);
 	buf_release(&scopestr);
 	buf_release(&claims);
-	json_decref(ctx);
+	json_decref(env.ctx);
 	return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * mint_token DIR ISSUER SERVICE REPO: print a registry token for REPO
  * (pull, push) signed by DIR/keys, creating an ES256 key set there first if
- * DIR/keys does not exist. A test tool for tests/e2e/spike_token.py: it
+ * DIR/keys does not exist. A test tool for tests/e2e/test_registry_spike.py: it
  * exercises keys_create, keys_load and keys_sign without the server.
  */
 #include <stdio.h>

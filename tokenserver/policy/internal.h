@@ -203,6 +203,7 @@ struct policy {
 	int			 version;	/* 0 none, 2008, 2012 */
 	struct policy_stmt	*stmts;
 	size_t			 nstmts;
+	int			 uses_context;	/* conditions or variables */
 };
 
 /* Shortest decimal text of a JSON real that reads back the same. */

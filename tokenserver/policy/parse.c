@@ -824,9 +824,21 @@ policy_parse(const json_t *doc, enum policy_kind kind,
 		}
 	}
 	p->nstmts = n;
+	for (i = 0; i < n; i++) {
+		const struct policy_stmt *st = &p->stmts[i];
+		p->uses_context |= st->nconds > 0;
+		for (j = 0; j < st->nresources; j++)
+			p->uses_context |= st->resources[j].nparts > 0;
+	}
 	ret = p;
 	p = NULL;
 out:
 	policy_free(p);
 	return ret;
+}
+
+int
+policy_uses_context(const struct policy *p)
+{
+	return p->uses_context;
 }

@@ -47,6 +47,13 @@ struct policy *policy_parse(const json_t *doc, enum policy_kind kind,
     const struct policy_parse_opts *opts, struct err *e);
 void policy_free(struct policy *p);
 
+/*
+ * Does any statement read the request context (a condition or a policy
+ * variable)? When no policy of a request does, the caller may skip
+ * building the context and pass NULL.
+ */
+int policy_uses_context(const struct policy *p);
+
 /* One input of an evaluation: a document, its kind and its caller's index. */
 struct policy_ref {
 	const struct policy	*policy;

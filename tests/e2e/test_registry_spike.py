@@ -17,7 +17,7 @@ keys_sign) writes DIR/keys and prints a token. This test then
     insufficient_scope for a token naming another repository.
 
 Runs under pytest (test_registry_accepts_handmade_token) or standalone:
-/usr/bin/python3 tests/e2e/spike_token.py
+/usr/bin/python3 tests/e2e/test_registry_spike.py
 """
 import base64
 import hashlib
