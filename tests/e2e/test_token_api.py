@@ -742,3 +742,64 @@ def test_second_instance_serves_same_keys_and_exits_zero_on_sigterm(regauthd, tm
 def test_healthz(regauthd):
     r = regauthd.request("GET", "/healthz")
     assert r.status == 200 and r.body.strip() == b"ok"
+
+
+def test_bad_configuration_on_reload_keeps_the_old_one(regauthd):
+    """A policy file that does not load is reported (naming the file) and the running
+    configuration keeps serving; fixing it and reloading again works."""
+    bad = regauthd.dir / "policies" / "zz-broken.json"
+    off = regauthd.daemon.log_size()
+    bad.write_text('{"Version": "2012-10-17", "Statement": [{"Effect": "allow", '
+                   '"Action": "registry:Pull", "Resource": "*"}]}')
+    try:
+        regauthd.reload()
+        deadline = time.time() + 10
+        while "zz-broken.json" not in regauthd.daemon.log_text(off):
+            assert time.time() < deadline, "the broken file was never reported"
+            time.sleep(0.05)
+        errs = [r for r in regauthd.log_records(off) if r.get("level") == "error"]
+        assert errs and "zz-broken.json" in errs[0]["msg"], errs
+        r = get_token(regauthd, ["repository:team-a/app:pull,push"], user="alice")
+        claims, access = granted(regauthd, r, "GET", ["repository:team-a/app:pull,push"])
+        assert access == [repo("team-a/app", "pull", "push")]
+    finally:
+        bad.unlink()
+        regauthd.reload()
+    off = regauthd.daemon.log_size()
+    deadline = time.time() + 10
+    while "configuration reloaded" not in regauthd.daemon.log_text(off):
+        assert time.time() < deadline, "the fixed configuration was never reloaded"
+        time.sleep(0.05)
+    assert regauthd.alive()
+
+
+def test_policy_variables_and_conditions_see_the_request(regauthd):
+    """Policies with ${aws:username} and a Condition are decided with the request context
+    (the server builds it only for such policies)."""
+    name, pw = f"var{secrets.token_hex(3)}", secrets.token_hex(12)
+    pol = regauthd.dir / "policies" / f"{name}.json"
+    pol.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["registry:Pull", "registry:Push"],
+         "Resource": "repository/home/${aws:username}/*"},
+        {"Effect": "Allow", "Action": "registry:Pull", "Resource": "repository/ci/*",
+         "Condition": {"StringEquals": {"regauth:ClientId": "trusted-ci"}}},
+        {"Effect": "Deny", "Action": "registry:Pull", "Resource": "repository/ci/*",
+         "Condition": {"StringEquals": {"regauth:Repository": "ci/secret"}}}]}))
+    regauthd.cli("user", "add", "-c", regauthd.dir, name, "--password-stdin",
+                 "--policy", name, input=(pw + "\n").encode())
+    regauthd.reload()
+    deadline = time.time() + 10
+    while get_token(regauthd, [], user=name, password=pw).status != 200:
+        assert time.time() < deadline, "the new user never worked after SIGHUP"
+        time.sleep(0.1)
+    own, other = f"repository:home/{name}/app:pull,push", "repository:home/alice/app:pull,push"
+    r = get_token(regauthd, [own, other], user=name, password=pw)
+    _, access = granted(regauthd, r, "GET", [own, other])
+    assert access == [repo(f"home/{name}/app", "pull", "push")], access
+    scopes = ["repository:ci/tools:pull", "repository:ci/secret:pull"]
+    r = get_token(regauthd, scopes, user=name, password=pw, extra=[("client_id", "trusted-ci")])
+    _, access = granted(regauthd, r, "GET", scopes)
+    assert access == [repo("ci/tools", "pull")], access
+    r = get_token(regauthd, scopes, user=name, password=pw, extra=[("client_id", "other")])
+    _, access = granted(regauthd, r, "GET", scopes)
+    assert access == [], access
