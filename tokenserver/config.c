@@ -539,6 +539,12 @@ load_principal(struct config *cfg, const char *type, const char *sub,
 		return -1;
 	if (check_keys(j, known, file, e) == -1)
 		goto out;
+	v = json_object_get(j, "name");
+	if (v != NULL && (!json_is_string(v) ||
+	    strcmp(json_string_value(v), name) != 0)) {
+		err_set(e, "%s: \"name\" differs from the file name", file);
+		goto out;
+	}
 	p->type = xstrdup(type);
 	p->name = xstrdup(name);
 	if (asprintf(&p->short_name, "%s/%s", type, name) == -1 ||

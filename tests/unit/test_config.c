@@ -75,6 +75,7 @@ test_load_errors(void **state)
 	expect_fail("users/bob.json", "{\"password\":\"plain\"}", "password");
 	expect_fail("users/bob.json", "{\"enabled\":\"yes\"}", "enabled");
 	expect_fail("users/bob.json", "{\"extra\":1}", "extra");
+	expect_fail("users/bob.json", "{\"name\":\"alice\"}", "file name");
 	expect_fail("policies/bad.json", "{\"Statement\":[{\"Effect\":\"allow\","
 	    "\"Action\":\"registry:Pull\",\"Resource\":\"*\"}]}", "bad.json");
 	expect_fail("repositories/r.json", "{\"repositories\":[],"
