@@ -763,3 +763,12 @@ def build_oci_layout(dest, tag="v1", payload=b"hello from regauth e2e\n"):
     (dest / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
     return {"dir": dest, "tag": tag, "manifest": manifest_digest, "config": config_digest,
             "layer": layer_digest, "diff_id": diff_id, "payload": payload}
+
+
+if __name__ == "__main__":
+    # For the README walkthrough: write the same tiny image as an OCI layout.
+    import sys
+    if len(sys.argv) not in (3, 4) or sys.argv[1] != "oci-image":
+        sys.exit("usage: support.py oci-image DIR [TAG]   (then use oci:DIR:TAG)")
+    out = build_oci_layout(sys.argv[2], *(sys.argv[3:4] or ["v1"]))
+    print(f"oci:{out['dir']}:{out['tag']}")
