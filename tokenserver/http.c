@@ -715,6 +715,7 @@ http_start(const char *listen, struct err *e)
 	if (ncpu < 1)
 		ncpu = 1;
 	daemon_ = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)ncpu,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MAX_HEADERS,
@@ -722,7 +723,6 @@ http_start(const char *listen, struct err *e)
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)1024,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_END);
 	if (daemon_ == NULL) {
 		err_set(e, "cannot listen on %s", listen);
