@@ -195,21 +195,19 @@ check_password(const char *hash, const char *password)
 	return ok;
 }
 
+/*
+ * A cheap shape test (a JSON header's base64url start and exactly two dots)
+ * that tells a login token from a password; jws_verify decides the rest.
+ */
 int
 authn_looks_like_jwt(const char *s)
 {
-	size_t dots = 0;
+	const char *d1, *d2;
 
-	if (strncmp(s, "eyJ", 3) != 0)
+	if (strncmp(s, "eyJ", 3) != 0 || (d1 = strchr(s, '.')) == NULL ||
+	    (d2 = strchr(d1 + 1, '.')) == NULL)
 		return 0;
-	for (; *s != '\0'; s++) {
-		if (*s == '.')
-			dots++;
-		else if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
-			return 0;
-	}
-	return dots == 2;
+	return strchr(d2 + 1, '.') == NULL && d2[1] != '\0' && d2 > d1 + 1;
 }
 
 static const char *
@@ -313,15 +311,37 @@ out:
 	return rc;
 }
 
+static int check_user_password(struct config *, const char *,
+    const char *, struct identity *, struct err *);
+
 int
 authn_credentials(struct config *cfg, const char *user, const char *secret,
     struct identity *id, struct err *e)
 {
+	struct err te;
+
+	/*
+	 * A login token with any user name; a password that merely looks like
+	 * one still gets its password check.
+	 */
+	if (authn_looks_like_jwt(secret)) {
+		if (authn_login_token(cfg, secret, id, &te) == 0)
+			return 0;
+		if (check_user_password(cfg, user, secret, id, e) == 0)
+			return 0;
+		*e = te;
+		return -1;
+	}
+	return check_user_password(cfg, user, secret, id, e);
+}
+
+static int
+check_user_password(struct config *cfg, const char *user,
+    const char *secret, struct identity *id, struct err *e)
+{
 	const struct principal *p = NULL;
 	char sub[CONFIG_NAME_MAX + 8];
 
-	if (authn_looks_like_jwt(secret))
-		return authn_login_token(cfg, secret, id, e);
 	pthread_once(&dummy_once, dummy_init);
 	if (config_valid_name(user)) {
 		snprintf(sub, sizeof(sub), "user/%s", user);

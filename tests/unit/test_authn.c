@@ -74,6 +74,31 @@ test_passwords(void **state)
 	fx_remove(dir);
 }
 
+/* A password shaped like a JWT is still checked as a password. */
+static void
+test_password_shaped_like_a_token(void **state)
+{
+	char *dir = fx_config_dir(), *hash, user[512];
+	struct identity id;
+	struct config *cfg;
+	struct err e;
+
+	(void)state;
+	assert_non_null(hash = authn_hash_password("eyJpw.with.dots", &e));
+	snprintf(user, sizeof(user), "{\"password\":\"%s\"}", hash);
+	free(hash);
+	fx_write(dir, "users/dan.json", user);
+	assert_non_null(cfg = config_load(dir, &e));
+	assert_true(authn_looks_like_jwt("eyJpw.with.dots"));
+	assert_int_equal(authn_credentials(cfg, "dan", "eyJpw.with.dots", &id,
+	    &e), 0);
+	assert_string_equal(id.principal->short_name, "user/dan");
+	assert_int_equal(authn_credentials(cfg, "dan", "eyJpw.with.dotz", &id,
+	    &e), -1);
+	config_release(cfg);
+	fx_remove(dir);
+}
+
 static char *
 sign_claims(struct config *cfg, const char *aud, const char *use,
     long long exp_delta, const char *sub)
@@ -181,6 +206,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_basic),
 		cmocka_unit_test(test_passwords),
+		cmocka_unit_test(test_password_shaped_like_a_token),
 		cmocka_unit_test(test_login_tokens),
 		cmocka_unit_test(test_revocation),
 	};
