@@ -45,7 +45,7 @@ UT_SRC  := $(wildcard tests/unit/test_*.c)
 UT_BIN  := $(UT_SRC:tests/unit/%.c=build/tests/%)
 
 .PHONY: all deps deps-test deps-bench run check check-unit check-cases check-e2e \
-	bench install clean lint
+	bench install clean lint fuzz
 all: deps bin/regauthd bin/docker-credential-regauth
 
 # Install what is missing with apt-get when root; otherwise print the line to run.
@@ -113,6 +113,38 @@ lint:
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok)\(' \
 	    tokenserver/*.c tokenserver/policy/*.c helper/*.c || \
 	    { echo "lint: banned function"; exit 1; }
+
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c), each built with the server's
+# sources compiled in with the same sanitizers, then run FUZZ_SECONDS each on
+# a copy of its seed corpus. Fails if any harness crashes; the reproducer is
+# left as build/fuzz/NAME-crash-* (or leak-*, timeout-*, oom-*).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_FLAGS   ?= -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(TS_SRC) $(wildcard tokenserver/*.h tokenserver/policy/*.h) | deps
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -std=c11 -D_GNU_SOURCE -Iinclude -Itokenserver \
+	    $(WARN) $(PKG_CFLAGS) -o $@ $< $(TS_SRC) $(PKG_LIBS)
+
+fuzz: $(FUZZ_BIN)
+	@failed=""; for n in $(FUZZ_NAMES); do \
+	  rm -rf build/fuzz/corpus-$$n; mkdir -p build/fuzz/corpus-$$n; \
+	  cp tests/fuzz/corpus/$$n/* build/fuzz/corpus-$$n/ 2>/dev/null; \
+	  echo "== fuzz_$$n: $(FUZZ_SECONDS)s"; \
+	  if build/fuzz/fuzz_$$n -max_len=8192 -max_total_time=$(FUZZ_SECONDS) \
+	      -print_final_stats=1 -artifact_prefix=build/fuzz/$$n- \
+	      build/fuzz/corpus-$$n >build/fuzz/$$n.log 2>&1; then \
+	    grep -E '^#[0-9]+ +DONE|^stat::(number_of_executed_units|average_exec_per_sec)' \
+	        build/fuzz/$$n.log; \
+	  else \
+	    tail -n 60 build/fuzz/$$n.log; failed="$$failed $$n"; \
+	  fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashed:$$failed (logs in build/fuzz/)"; exit 1; fi
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
