@@ -31,7 +31,7 @@
 
 struct cache_slot {
 	unsigned char	digest[SHA256_DIGEST_LENGTH];
-	int64_t		exp;		/* 0: empty */
+	int64_t		exp;		/* the token's exp; 0: empty */
 	char		sub[CONFIG_NAME_MAX * 2 + 2];
 	char		method[16];
 };
@@ -79,7 +79,7 @@ cache_index(const struct logincache *c, const unsigned char *d)
 
 static int
 cache_get(struct logincache *c, const unsigned char *d, int64_t now,
-    char *sub, size_t subsz, char *method, size_t msz)
+    char *sub, size_t subsz, char *method, size_t msz, int64_t *exp)
 {
 	size_t i, idx = cache_index(c, d);
 	int found = 0;
@@ -91,6 +91,7 @@ cache_get(struct logincache *c, const unsigned char *d, int64_t now,
 		    SHA256_DIGEST_LENGTH) == 0) {
 			snprintf(sub, subsz, "%s", s->sub);
 			snprintf(method, msz, "%s", s->method);
+			*exp = s->exp;
 			found = 1;
 			break;
 		}
@@ -245,7 +246,7 @@ authn_login_token(struct config *cfg, const char *token,
 	const struct principal *p;
 	const char *s, *use, *aud, *iss;
 	json_int_t exp, nbf;
-	int64_t now = util_now();
+	int64_t now = util_now(), cexp;
 	size_t len = strlen(token);
 	int rc = -1;
 
@@ -255,10 +256,11 @@ authn_login_token(struct config *cfg, const char *token,
 	}
 	SHA256((const unsigned char *)token, len, d);
 	if (cache_get(cfg->logincache, d, now, sub, sizeof(sub), method,
-	    sizeof(method))) {
+	    sizeof(method), &cexp)) {
 		if ((p = live_principal(cfg, sub, e)) == NULL)
 			return -1;
 		id->principal = p;
+		id->not_after = cexp;
 		snprintf(id->method, sizeof(id->method), "%s", method);
 		return 0;
 	}
@@ -303,6 +305,7 @@ authn_login_token(struct config *cfg, const char *token,
 		goto out;
 	cache_put(cfg->logincache, d, exp, now, s, method);
 	id->principal = p;
+	id->not_after = exp;
 	snprintf(id->method, sizeof(id->method), "%s", method);
 	rc = 0;
 out:
@@ -362,17 +365,18 @@ check_user_password(struct config *cfg, const char *user,
 		return -1;
 	}
 	id->principal = p;
+	id->not_after = 0;
 	snprintf(id->method, sizeof(id->method), "password");
 	return 0;
 }
 
 char *
 authn_issue_login_token(const struct config *cfg, const struct principal *p,
-    const char *method, int64_t ttl, struct err *e)
+    const char *method, int64_t ttl, int64_t not_after, struct err *e)
 {
 	unsigned char r[16];
 	char jti[33];
-	int64_t now = util_now();
+	int64_t now = util_now(), exp = now + ttl;
 	json_t *claims;
 	char *tok;
 	size_t i;
@@ -383,11 +387,13 @@ authn_issue_login_token(const struct config *cfg, const struct principal *p,
 	}
 	for (i = 0; i < sizeof(r); i++)
 		snprintf(jti + 2 * i, 3, "%02x", r[i]);
+	if (not_after != 0 && not_after < exp)
+		exp = not_after;
 	claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s}",
 	    "iss", cfg->issuer,
 	    "sub", p->short_name,
 	    "aud", REGAUTH_LOGIN_AUDIENCE,
-	    "exp", (json_int_t)(now + ttl),
+	    "exp", (json_int_t)exp,
 	    "nbf", (json_int_t)(now - 30),
 	    "iat", (json_int_t)now,
 	    "jti", jti,

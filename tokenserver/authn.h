@@ -16,7 +16,8 @@ struct logincache;
 
 struct identity {
 	const struct principal	*principal;	/* NULL: anonymous */
-	char			 method[16];	/* password, token, key, oidc */
+	char			 method[16];	/* password, key, oidc */
+	int64_t			 not_after;	/* from a login token: its exp */
 };
 
 /* A new PHC hash of `password` (yescrypt), malloc'ed; NULL on failure. */
@@ -35,10 +36,14 @@ int authn_credentials(struct config *cfg, const char *user,
 int authn_login_token(struct config *cfg, const char *token,
     struct identity *id, struct err *e);
 
-/* Issue a login token for `p`, valid `ttl` seconds. malloc'ed. */
+/*
+ * Issue a login token for `p`, valid `ttl` seconds but never past
+ * `not_after` (when not 0): a login token obtained with a login token
+ * cannot outlive it. malloc'ed.
+ */
 char *authn_issue_login_token(const struct config *cfg,
     const struct principal *p, const char *method, int64_t ttl,
-    struct err *e);
+    int64_t not_after, struct err *e);
 
 /*
  * Decode "Basic BASE64(user:pass)". Both outputs malloc'ed; the password is

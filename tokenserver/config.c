@@ -4,7 +4,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,25 +268,37 @@ get_int(const json_t *o, const char *key, int64_t def, int64_t min,
 	return 0;
 }
 
+/* Printable ASCII, 1..255 bytes: issuer and service names go into JWTs. */
 static int
-load_settings(struct config *cfg, struct err *e)
+printable(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > 255)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+static int
+settings_parse(struct config *cfg, const json_t *j, struct err *e)
 {
 	static const char *known[] = { "listen", "issuer", "realm", "account",
 	    "services", "registry_token_lifetime", "login_token_lifetime",
 	    "key_login_token_lifetime", "max_scopes", "kid_format", NULL };
-	json_t *j = NULL, *sv;
+	json_t *sv;
 	const char *key, *kf = NULL;
 	char *kidfmt = NULL;
 	size_t i;
 	int rc = -1, k;
 
-	if ((j = load_named(cfg, NULL, CONFIG_FILE, e)) == NULL)
-		return -1;
 	if (!json_is_object(j)) {
 		err_set(e, CONFIG_FILE ": not a JSON object");
 		goto out;
 	}
-	json_object_foreach(j, key, sv) {
+	json_object_foreach((json_t *)j, key, sv) {
 		for (k = 0; known[k] != NULL && strcmp(known[k], key) != 0; k++)
 			;
 		if (known[k] == NULL) {
@@ -314,6 +325,11 @@ load_settings(struct config *cfg, struct err *e)
 	    get_int(j, "max_scopes", 100, 1, 10000, &cfg->max_scopes,
 	    CONFIG_FILE, e) == -1)
 		goto out;
+	if (!printable(cfg->issuer)) {
+		err_set(e, CONFIG_FILE ": \"issuer\" must be printable ASCII, "
+		    "at most 255 bytes");
+		goto out;
+	}
 	if (strlen(cfg->account) != 12 ||
 	    strspn(cfg->account, "0123456789") != 12) {
 		err_set(e, CONFIG_FILE ": \"account\" must be 12 digits");
@@ -344,8 +360,10 @@ load_settings(struct config *cfg, struct err *e)
 		cfg->services = calloc(json_array_size(sv), sizeof(char *));
 		for (i = 0; i < json_array_size(sv); i++) {
 			const json_t *s = json_array_get(sv, i);
-			if (!json_is_string(s) || json_string_length(s) == 0 ||
-			    json_string_length(s) > 255 ||
+			if (!json_is_string(s) ||
+			    strlen(json_string_value(s)) !=
+			    json_string_length(s) ||
+			    !printable(json_string_value(s)) ||
 			    strcmp(json_string_value(s),
 			    REGAUTH_LOGIN_AUDIENCE) == 0) {
 				err_set(e, CONFIG_FILE ": services[%zu] is not "
@@ -359,7 +377,35 @@ load_settings(struct config *cfg, struct err *e)
 	rc = 0;
 out:
 	free(kidfmt);
+	return rc;
+}
+
+static int
+load_settings(struct config *cfg, struct err *e)
+{
+	json_t *j;
+	int rc;
+
+	if ((j = load_named(cfg, NULL, CONFIG_FILE, e)) == NULL)
+		return -1;
+	rc = settings_parse(cfg, j, e);
 	json_decref(j);
+	return rc;
+}
+
+int
+config_check_settings(const json_t *settings, struct err *e)
+{
+	struct config *cfg;
+	int rc;
+
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
+		err_set(e, "out of memory");
+		return -1;
+	}
+	cfg->refs = 1;
+	rc = settings_parse(cfg, settings, e);
+	config_release(cfg);
 	return rc;
 }
 
@@ -706,9 +752,14 @@ load_repo_policies(struct config *cfg, const struct policy_parse_opts *opts,
 		}
 		r->patterns = calloc(json_array_size(pats), sizeof(char *));
 		json_array_foreach(pats, k, v) {
-			if (!json_is_string(v) || json_string_length(v) == 0) {
+			if (!json_is_string(v) || json_string_length(v) == 0 ||
+			    json_string_length(v) > 255 ||
+			    strspn(json_string_value(v), "abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:*?") !=
+			    json_string_length(v)) {
 				err_set(e, "%s: repositories[%zu] must be a "
-				    "string", file, k);
+				    "repository name or a pattern with * and ?",
+				    file, k);
 				goto out;
 			}
 			r->patterns[r->npatterns++] =
@@ -730,23 +781,27 @@ out:
 	return rc;
 }
 
-void
+size_t
 config_repo_policies(const struct config *cfg, const char *repo,
     struct policy_ref *out, size_t max, size_t *n)
 {
-	size_t i, k;
+	size_t i, k, matched = 0;
 
-	for (i = 0; i < cfg->nrepo_policies && *n < max; i++) {
+	for (i = 0; i < cfg->nrepo_policies; i++) {
 		const struct repo_policy *r = &cfg->repo_policies[i];
 		for (k = 0; k < r->npatterns; k++)
-			if (fnmatch(r->patterns[k], repo, 0) == 0) {
-				out[*n].policy = r->policy;
-				out[*n].kind = POLICY_RESOURCE;
-				out[*n].index = (int)*n;
-				(*n)++;
+			if (policy_glob(r->patterns[k], repo, 0)) {
+				if (*n < max) {
+					out[*n].policy = r->policy;
+					out[*n].kind = POLICY_RESOURCE;
+					out[*n].index = (int)*n;
+					(*n)++;
+				}
+				matched++;
 				break;
 			}
 	}
+	return matched;
 }
 
 int

@@ -88,11 +88,16 @@ const struct policy *config_policy(const struct config *cfg, const char *name);
 int config_has_service(const struct config *cfg, const char *service);
 
 /*
- * The repository policies attached to `repo` (borrowed, at most `max`),
- * appended to `out` starting at *n.
+ * The repository policies attached to `repo` (patterns are IAM globs),
+ * appended to `out` starting at *n while it has room (`max`). Returns how
+ * many matched, so a caller can grow `out` and ask again: none may be left
+ * out of a decision.
  */
-void config_repo_policies(const struct config *cfg, const char *repo,
+size_t config_repo_policies(const struct config *cfg, const char *repo,
     struct policy_ref *out, size_t max, size_t *n);
+
+/* Validate settings as regauthd.json would hold them (for `init`). */
+int config_check_settings(const json_t *settings, struct err *e);
 
 /* Default settings for `init`, as the JSON that regauthd.json holds. */
 json_t *config_default_settings(void);

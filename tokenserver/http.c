@@ -412,7 +412,7 @@ login(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 		return reply_error(con, rq, MHD_HTTP_UNAUTHORIZED,
 		    "UNAUTHORIZED", "invalid username or password");
 	tok = authn_issue_login_token(cfg, id.principal, id.method,
-	    cfg->login_token_ttl, &e);
+	    cfg->login_token_ttl, id.not_after, &e);
 	if (tok == NULL)
 		return reply_error(con, rq, MHD_HTTP_INTERNAL_SERVER_ERROR,
 		    "SERVER_ERROR", "internal error");

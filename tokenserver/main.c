@@ -165,8 +165,6 @@ cmd_init(int argc, char **argv)
 		die(EXIT_USAGE, "%s: path too long", dir);
 	if (stat(path, &st) == 0)
 		die(EXIT_DENIED, "%s already exists", path);
-	if (util_mkdirs(dir, 0700, &e) == -1)
-		die(EXIT_USAGE, "%s", e.msg);
 	settings = config_default_settings();
 	json_object_set_new(settings, "issuer", json_string(issuer));
 	json_object_set_new(settings, "account", json_string(account));
@@ -181,6 +179,11 @@ cmd_init(int argc, char **argv)
 	if (json_array_size(services) > 0)
 		json_object_set(settings, "services", services);
 	json_decref(services);
+	/* Refuse bad settings before anything is written. */
+	if (config_check_settings(settings, &e) == -1)
+		die(EXIT_DENIED, "%s", e.msg);
+	if (util_mkdirs(dir, 0700, &e) == -1)
+		die(EXIT_USAGE, "%s", e.msg);
 	if (keys_create(dir, alg, issuer, &e) == -1)
 		die(EXIT_USAGE, "%s", e.msg);
 	const char *subs[] = { "policies", "users", "groups",

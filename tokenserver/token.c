@@ -14,7 +14,7 @@
 #include "policy/policy.h"
 #include "token.h"
 
-#define MAX_REFS 96	/* identity + boundary (64) + repository policies */
+#define REFS_INLINE 32	/* policies of one decision without an allocation */
 
 static const char *const repo_actions[] = { "pull", "push", "delete" };
 
@@ -69,7 +69,27 @@ struct env {
 	int64_t				 now;
 	json_t				*ctx;	/* NULL until a policy needs it */
 	int				 nomem;
+	struct policy_ref		 inline_refs[REFS_INLINE];
+	struct policy_ref		*refs;	/* inline_refs or malloc'ed */
+	size_t				 cap;
 };
+
+/* Room for `want` policy references; -1 (and env->nomem) when out of memory. */
+static int
+grow_refs(struct env *env, size_t want)
+{
+	struct policy_ref *r;
+
+	if ((r = malloc(want * sizeof(*r))) == NULL) {
+		env->nomem = 1;
+		return -1;
+	}
+	if (env->refs != env->inline_refs)
+		free(env->refs);
+	env->refs = r;
+	env->cap = want;
+	return 0;
+}
 
 static int
 decide(struct env *env, const struct scope *sc, const char *action)
@@ -78,10 +98,10 @@ decide(struct env *env, const struct scope *sc, const char *action)
 	const struct identity *id = env->id;
 	const char *service = env->service;
 	int need = 0;
-	struct policy_ref refs[MAX_REFS];
 	char resource[SCOPE_NAME_MAX + 300];
 	const struct principal *p = id->principal;
-	size_t n = 0, i;
+	struct policy_ref *refs;
+	size_t n = 0, i, want, np = p ? p->npolicies : 0;
 	int catalog = 0;
 
 	if (strcmp(sc->type, "registry") == 0) {
@@ -93,15 +113,26 @@ decide(struct env *env, const struct scope *sc, const char *action)
 		snprintf(resource, sizeof(resource),
 		    "arn:regauth:registry:%s:%s:repository/%s", service,
 		    cfg->account, sc->name);
-		config_repo_policies(cfg, sc->name, refs, MAX_REFS, &n);
+		want = config_repo_policies(cfg, sc->name, env->refs,
+		    env->cap, &n) + np;
+		if (want > env->cap) {
+			if (grow_refs(env, want) == -1)
+				return 0;
+			n = 0;
+			config_repo_policies(cfg, sc->name, env->refs, env->cap,
+			    &n);
+		}
 	} else
 		return 0;
-	if (p != NULL)
-		for (i = 0; i < p->npolicies && n < MAX_REFS; i++) {
-			refs[n] = p->policies[i];
-			refs[n].index = (int)n;
-			n++;
-		}
+	/* A repository's room was made above; the catalog needs np. */
+	if (n + np > env->cap && grow_refs(env, n + np) == -1)
+		return 0;
+	refs = env->refs;
+	for (i = 0; i < np; i++) {
+		refs[n] = p->policies[i];
+		refs[n].index = (int)n;
+		n++;
+	}
 	for (i = 0; i < n && !need; i++)
 		need = policy_uses_context(refs[i].policy);
 	if (need) {
@@ -190,6 +221,8 @@ token_issue(const struct config *cfg, const struct identity *id,
 
 	*status = 500;
 	memset(&env, 0, sizeof(env));
+	env.refs = env.inline_refs;
+	env.cap = REFS_INLINE;
 	buf_init(&access);
 	buf_init(&scopestr);
 	buf_init(&claims);
@@ -252,7 +285,7 @@ token_issue(const struct config *cfg, const struct identity *id,
 			goto out;
 	} else if (rq->offline && id->principal != NULL) {
 		if ((refresh = authn_issue_login_token(cfg, id->principal,
-		    id->method, cfg->login_token_ttl, e)) == NULL)
+		    id->method, cfg->login_token_ttl, id->not_after, e)) == NULL)
 			goto out;
 	}
 	util_rfc3339(now, issued);
@@ -291,5 +324,7 @@ out:
 	buf_release(&scopestr);
 	buf_release(&claims);
 	json_decref(env.ctx);
+	if (env.refs != env.inline_refs)
+		free(env.refs);
 	return rc;
 }

@@ -764,8 +764,8 @@ def test_bad_configuration_on_reload_keeps_the_old_one(regauthd):
         assert access == [repo("team-a/app", "pull", "push")]
     finally:
         bad.unlink()
+        off = regauthd.daemon.log_size()
         regauthd.reload()
-    off = regauthd.daemon.log_size()
     deadline = time.time() + 10
     while "configuration reloaded" not in regauthd.daemon.log_text(off):
         assert time.time() < deadline, "the fixed configuration was never reloaded"

@@ -132,13 +132,20 @@ test_login_tokens(void **state)
 	(void)state;
 	assert_non_null(cfg = config_load(dir, &e));
 	alice = config_principal(cfg, "user/alice");
-	tok = authn_issue_login_token(cfg, alice, "password", 3600, &e);
+	tok = authn_issue_login_token(cfg, alice, "password", 3600, 0, &e);
 	assert_non_null(tok);
 	assert_true(authn_looks_like_jwt(tok));
 	/* twice: the second answer comes from the verified-token cache */
 	assert_int_equal(authn_login_token(cfg, tok, &id, &e), 0);
 	assert_int_equal(authn_login_token(cfg, tok, &id, &e), 0);
 	assert_ptr_equal(id.principal, alice);
+	assert_true(id.not_after >= util_now() + 3590);
+	/* a login token made from a login token never outlives it */
+	t = authn_issue_login_token(cfg, alice, "password", 3600,
+	    util_now() + 100, &e);
+	assert_int_equal(authn_login_token(cfg, t, &id, &e), 0);
+	assert_true(id.not_after <= util_now() + 100);
+	free(t);
 	/* as a Basic password with any user name */
 	assert_int_equal(authn_credentials(cfg, "whoever", tok, &id, &e), 0);
 	/* one flipped signature character */
@@ -188,7 +195,7 @@ test_revocation(void **state)
 	(void)state;
 	assert_non_null(a = config_load(dir, &e));
 	tok = authn_issue_login_token(a, config_principal(a, "user/alice"),
-	    "password", 3600, &e);
+	    "password", 3600, 0, &e);
 	assert_int_equal(authn_login_token(a, tok, &id, &e), 0);
 	snprintf(path, sizeof(path), "%s/users/alice.json", dir);
 	assert_int_equal(unlink(path), 0);

@@ -68,6 +68,11 @@ test_load_errors(void **state)
 	expect_fail("regauthd.json", "{\"registry_token_lifetime\":5}",
 	    "registry_token_lifetime");
 	expect_fail("regauthd.json", "{\"kid_format\":\"x\"}", "kid_format");
+	expect_fail("regauthd.json", "{\"issuer\":\"a\\u0001b\"}", "issuer");
+	expect_fail("regauthd.json", "{\"services\":[\"caf\\u00e9\"]}",
+	    "services");
+	expect_fail("repositories/r.json", "{\"repositories\":[\"a/[b]\"],"
+	    "\"policy\":{}}", "pattern");
 	expect_fail("users/bob.json", "{\"policies\":[\"missing\"]}",
 	    "unknown policy");
 	expect_fail("users/bob.json", "{\"groups\":[\"nogroup\"]}",

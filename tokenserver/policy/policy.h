@@ -111,4 +111,10 @@ int policy_eval_stream(FILE *in, FILE *out, const char *account);
 
 const char *policy_decision_name(enum policy_decision d);
 
+/*
+ * IAM glob: '*' any run of bytes, '?' exactly one, nothing else special
+ * (a '\\' makes the next byte literal). 1 on a match.
+ */
+int policy_glob(const char *pat, const char *s, int icase);
+
 #endif
