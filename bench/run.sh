@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # make bench: /token throughput with wrk (Basic with a login token,
 # keep-alive) beside this run's `openssl speed ecdsap256` sign rate, plus
-# the same with a password (the slow-hash path) for contrast.
+# the same with a password (the slow-hash path) for contrast. Then the
+# policy engine alone (build/bench/policy): registry decisions at 100,
+# 10,000 and 100,000 statements with the indexes on and off, the load time,
+# and @cloud-copilot/iam-simulate (Node) on the same documents.
 # Figures only; never pass/fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,4 +56,44 @@ print(f"/token (password):    {pw:,.0f} tokens/s ({tok/pw:.0f}x slower: the slow
 print(f"/healthz ceiling:     {static:,.0f} req/s; /token reaches {tok/static:.0%} of it")
 if bad:
     print(f"WARNING: {bad:.0f} non-2xx answers during the login-token run")
+PYEOF
+
+# The policy engine: build/bench/policy (bench/policy.c) and, on the same
+# documents, the Node simulator installed by `make bench` into build/.
+echo "== policy engine: registry decisions at 100, 10,000 and 100,000 statements"
+./build/bench/policy -s "${BENCH_POLICY_OFF_SECONDS:-5}" -n "$tmp/node-input.json" | tee "$tmp/policy"
+echo "== @cloud-copilot/iam-simulate on the same documents (one IAM request each)"
+: >"$tmp/node"
+if [ -f build/bench/node/.installed ] && command -v node >/dev/null; then
+    cp bench/iam-simulate.mjs build/bench/node/
+    node build/bench/node/iam-simulate.mjs "$tmp/node-input.json" "${BENCH_NODE_RUNS:-300}" | tee "$tmp/node" ||
+        echo "iam-simulate: the run failed; no Node baseline"
+else
+    echo "iam-simulate: not available (npm could not install @cloud-copilot/iam-simulate, or no node); no Node baseline in this run"
+fi
+$PY - "$tmp/policy" "$tmp/node" <<'PYEOF'
+import re, sys
+policy, node = (open(p).read() for p in sys.argv[1:3])
+print("== policy summary (times in us)")
+rows = re.findall(r"^(\d+)\s+\d+\s+\d+\s+(on|off)\s+(\d+)\s+([\d.]+)\s+([\d.]+)", policy, re.M)
+sizes = {}
+for stmts, idx, runs, med, p99 in rows:
+    sizes.setdefault(stmts, {})[idx] = (int(runs), float(med), float(p99))
+for stmts, v in sizes.items():
+    on, off = v.get("on"), v.get("off")
+    if on and off:
+        print(f"{int(stmts):>7,} statements: median {on[1]:.2f}, p99 {on[2]:.2f} with the index; "
+              f"median {off[1]:.2f}, p99 {off[2]:.2f} scanning ({off[1]/on[1]:.0f}x)")
+for m in re.finditer(r"^load (\d+) statements.*config_load ([\d.]+) ms", policy, re.M):
+    print(f"load of {int(m.group(1)):,} statements: {float(m.group(2)):.0f} ms")
+ours = {m.group(1): float(m.group(2)) for m in
+        re.finditer(r"^same-as-node (\S+) .*median ([\d.]+) us", policy, re.M)}
+theirs = {m.group(1): float(m.group(2)) for m in
+          re.finditer(r"^iam-simulate (\S+) .*median ([\d.]+) us", node, re.M)}
+for label, us in ours.items():
+    if label in theirs:
+        print(f"{label}: regauth {us:.2f} us, iam-simulate {theirs[label]:,.0f} us per request "
+              f"({theirs[label]/us:,.0f}x)")
+    else:
+        print(f"{label}: regauth {us:.2f} us; iam-simulate not measured in this run")
 PYEOF

@@ -13,6 +13,7 @@
 #include "regauth/wire.h"
 #include "authn.h"
 #include "config.h"
+#include "jsonpos.h"
 
 #define MAX_ATTACHED 64		/* policies attached to one principal */
 
@@ -33,6 +34,16 @@ config_valid_name(const char *name)
 			return 0;
 	}
 	return 1;
+}
+
+int
+config_valid_repo_pattern(const char *pattern)
+{
+	size_t n = strlen(pattern);
+
+	return n > 0 && n <= 255 && strspn(pattern,
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	    "._-/:*?") == n;
 }
 
 int
@@ -109,6 +120,7 @@ config_release(struct config *cfg)
 	for (i = 0; i < cfg->nservices; i++)
 		free(cfg->services[i]);
 	free(cfg->services);
+	free(cfg->trusted_proxies);
 	keys_free(cfg->keys);
 	for (i = 0; i < cfg->npolicies; i++) {
 		free(cfg->policies[i].name);
@@ -127,6 +139,7 @@ config_release(struct config *cfg)
 		policy_free(r->policy);
 	}
 	free(cfg->repo_policies);
+	policy_globset_free(cfg->repo_index);
 	authn_cache_free(cfg->logincache);
 	free(cfg);
 }
@@ -282,12 +295,45 @@ printable(const char *s)
 	return 1;
 }
 
+/* "trusted_proxies": addresses or CIDR blocks allowed to set X-Forwarded-For. */
+static int
+trusted_parse(struct config *cfg, const json_t *list, struct err *e)
+{
+	const json_t *v;
+	size_t i;
+
+	if (list == NULL)
+		return 0;
+	if (!json_is_array(list) || json_array_size(list) > 256) {
+		err_set(e, CONFIG_FILE ": \"trusted_proxies\" must be a list of "
+		    "at most 256 addresses or CIDR blocks");
+		return -1;
+	}
+	if (json_array_size(list) == 0)
+		return 0;
+	if ((cfg->trusted_proxies = calloc(json_array_size(list),
+	    sizeof(*cfg->trusted_proxies))) == NULL)
+		abort();
+	json_array_foreach(list, i, v) {
+		if (!json_is_string(v) || strlen(json_string_value(v)) !=
+		    json_string_length(v) || netaddr_parse_cidr(
+		    json_string_value(v), &cfg->trusted_proxies[i]) == -1) {
+			err_set(e, CONFIG_FILE ": trusted_proxies[%zu] is not an "
+			    "IP address or CIDR block", i);
+			return -1;
+		}
+		cfg->ntrusted_proxies++;
+	}
+	return 0;
+}
+
 static int
 settings_parse(struct config *cfg, const json_t *j, struct err *e)
 {
 	static const char *known[] = { "listen", "issuer", "realm", "account",
 	    "services", "registry_token_lifetime", "login_token_lifetime",
-	    "key_login_token_lifetime", "max_scopes", "kid_format", NULL };
+	    "key_login_token_lifetime", "max_scopes", "kid_format",
+	    "trusted_proxies", NULL };
 	json_t *sv;
 	const char *key, *kf = NULL;
 	char *kidfmt = NULL;
@@ -374,6 +420,8 @@ settings_parse(struct config *cfg, const json_t *j, struct err *e)
 			    xstrdup(json_string_value(s));
 		}
 	}
+	if (trusted_parse(cfg, json_object_get(j, "trusted_proxies"), e) == -1)
+		goto out;
 	rc = 0;
 out:
 	free(kidfmt);
@@ -416,6 +464,42 @@ cmp_named_policy(const void *a, const void *b)
 	    ((const struct named_policy *)b)->name);
 }
 
+/*
+ * ":LINE:COLUMN" of the element at `prefix` + `ptr` (JSON Pointers) in
+ * DIR/SUB/NAME.json, which is read again for this error message only; ""
+ * when it cannot be said. The line is that of the member's name, or of the
+ * array element.
+ */
+static const char *
+where(const struct config *cfg, const char *sub, const char *name,
+    const char *prefix, const char *ptr, char *out, size_t sz)
+{
+	char path[4096], full[512];
+	struct jsonpos_loc loc;
+	struct jsonpos *jp = NULL;
+	struct err e;
+	size_t len = 0;
+	char *buf = NULL;
+
+	out[0] = '\0';
+	if (config_path(path, sizeof(path), cfg->dir, sub, name) == -1 ||
+	    (buf = util_read_file(path, UTIL_JSON_MAX_BYTES, &len, &e)) ==
+	    NULL || (jp = jsonpos_new(buf, len, NULL, &e)) == NULL)
+		goto out;
+	snprintf(full, sizeof(full), "%s%s", prefix, ptr);
+	if (jsonpos_find(jp, full, &loc) == -1)
+		goto out;
+	if (loc.key_line > 0)
+		snprintf(out, sz, ":%d:%d", loc.key_line, loc.key_col);
+	else
+		snprintf(out, sz, ":%d:%d", loc.line, loc.col);
+out:
+	jsonpos_free(jp);
+	if (buf != NULL)
+		util_secure_free(buf, len);
+	return out;
+}
+
 static int
 load_policies(struct config *cfg, const struct policy_parse_opts *opts,
     struct err *e)
@@ -428,9 +512,11 @@ load_policies(struct config *cfg, const struct policy_parse_opts *opts,
 		return -1;
 	cfg->policies = calloc(n ? n : 1, sizeof(*cfg->policies));
 	for (i = 0; i < n; i++) {
+		struct policy_diag pd;
 		struct err pe;
 		json_t *doc;
 		struct policy *p;
+		char pos[32];
 
 		if (!config_valid_name(names[i])) {
 			err_set(e, "policies/%s.json: invalid policy name",
@@ -439,10 +525,12 @@ load_policies(struct config *cfg, const struct policy_parse_opts *opts,
 		}
 		if ((doc = load_named(cfg, "policies", names[i], e)) == NULL)
 			goto out;
-		p = policy_parse(doc, POLICY_IDENTITY, opts, &pe);
+		p = policy_parse_diag(doc, POLICY_IDENTITY, opts, &pe, &pd);
 		json_decref(doc);
 		if (p == NULL) {
-			err_set(e, "policies/%s.json: %s", names[i], pe.msg);
+			err_set(e, "policies/%s.json%s: %s", names[i],
+			    where(cfg, "policies", names[i], "", pd.path, pos,
+			    sizeof(pos)), pe.msg);
 			goto out;
 		}
 		cfg->policies[cfg->npolicies].name = xstrdup(names[i]);
@@ -735,7 +823,9 @@ load_repo_policies(struct config *cfg, const struct policy_parse_opts *opts,
 	for (i = 0; i < n; i++) {
 		struct repo_policy *r = &cfg->repo_policies[i];
 		const json_t *pats, *v;
+		struct policy_diag pd;
 		struct err pe;
+		char pos[32];
 
 		snprintf(file, sizeof(file), "repositories/%s.json", names[i]);
 		if ((j = load_named(cfg, "repositories", names[i], e)) == NULL)
@@ -752,11 +842,10 @@ load_repo_policies(struct config *cfg, const struct policy_parse_opts *opts,
 		}
 		r->patterns = calloc(json_array_size(pats), sizeof(char *));
 		json_array_foreach(pats, k, v) {
-			if (!json_is_string(v) || json_string_length(v) == 0 ||
-			    json_string_length(v) > 255 ||
-			    strspn(json_string_value(v), "abcdefghijklmnopqrstuvwxyz"
-			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:*?") !=
-			    json_string_length(v)) {
+			if (!json_is_string(v) ||
+			    strlen(json_string_value(v)) !=
+			    json_string_length(v) ||
+			    !config_valid_repo_pattern(json_string_value(v))) {
 				err_set(e, "%s: repositories[%zu] must be a "
 				    "repository name or a pattern with * and ?",
 				    file, k);
@@ -765,10 +854,13 @@ load_repo_policies(struct config *cfg, const struct policy_parse_opts *opts,
 			r->patterns[r->npatterns++] =
 			    xstrdup(json_string_value(v));
 		}
-		r->policy = policy_parse(json_object_get(j, "policy"),
-		    POLICY_RESOURCE, opts, &pe);
+		r->policy = policy_parse_diag(json_object_get(j, "policy"),
+		    POLICY_RESOURCE, opts, &pe, &pd);
 		if (r->policy == NULL) {
-			err_set(e, "%s: policy: %s", file, pe.msg);
+			err_set(e, "%s%s: policy: %s", file, where(cfg,
+			    "repositories", names[i], json_object_get(j,
+			    "policy") != NULL ? "/policy" : "", pd.path, pos,
+			    sizeof(pos)), pe.msg);
 			goto out;
 		}
 		json_decref(j);
@@ -781,22 +873,75 @@ out:
 	return rc;
 }
 
+/*
+ * Index every pattern of every repository policy by its literal prefix
+ * (ids are places in repo_policies), so that a decision globs only the
+ * patterns that can match, not all of them.
+ */
+static int
+index_repo_policies(struct config *cfg, struct err *e)
+{
+	const char **pats = NULL;
+	size_t *ids = NULL, i, k, n = 0;
+	int rc = -1;
+
+	for (i = 0; i < cfg->nrepo_policies; i++)
+		n += cfg->repo_policies[i].npatterns;
+	if ((pats = calloc(n ? n : 1, sizeof(*pats))) == NULL ||
+	    (ids = calloc(n ? n : 1, sizeof(*ids))) == NULL) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	n = 0;
+	for (i = 0; i < cfg->nrepo_policies; i++) {
+		for (k = 0; k < cfg->repo_policies[i].npatterns; k++) {
+			pats[n] = cfg->repo_policies[i].patterns[k];
+			ids[n++] = i;
+		}
+	}
+	if ((cfg->repo_index = policy_globset_new(pats, ids, n, e)) == NULL)
+		goto out;
+	rc = 0;
+out:
+	free(pats);
+	free(ids);
+	return rc;
+}
+
+struct repo_fill {
+	const struct config	*cfg;
+	struct policy_ref	*out;
+	size_t			 max, *n;
+};
+
+static void
+repo_fill(void *arg, size_t id)
+{
+	struct repo_fill *f = arg;
+
+	if (*f->n < f->max) {
+		f->out[*f->n].policy = f->cfg->repo_policies[id].policy;
+		f->out[*f->n].kind = POLICY_RESOURCE;
+		f->out[*f->n].index = (int)*f->n;
+		(*f->n)++;
+	}
+}
+
 size_t
 config_repo_policies(const struct config *cfg, const char *repo,
     struct policy_ref *out, size_t max, size_t *n)
 {
+	struct repo_fill f = { cfg, out, max, n };
 	size_t i, k, matched = 0;
 
+	if (cfg->repo_index != NULL)
+		return policy_globset_match(cfg->repo_index, repo, repo_fill,
+		    &f);
 	for (i = 0; i < cfg->nrepo_policies; i++) {
 		const struct repo_policy *r = &cfg->repo_policies[i];
 		for (k = 0; k < r->npatterns; k++)
 			if (policy_glob(r->patterns[k], repo, 0)) {
-				if (*n < max) {
-					out[*n].policy = r->policy;
-					out[*n].kind = POLICY_RESOURCE;
-					out[*n].index = (int)*n;
-					(*n)++;
-				}
+				repo_fill(&f, i);
 				matched++;
 				break;
 			}
@@ -832,7 +977,8 @@ config_load(const char *dir, struct err *e)
 	if ((cfg->keys = keys_load(dir, cfg->kid_format, e)) == NULL ||
 	    load_policies(cfg, &opts, e) == -1 ||
 	    load_principals(cfg, e) == -1 ||
-	    load_repo_policies(cfg, &opts, e) == -1)
+	    load_repo_policies(cfg, &opts, e) == -1 ||
+	    index_repo_policies(cfg, e) == -1)
 		goto fail;
 	if ((cfg->logincache = authn_cache_new(4096)) == NULL) {
 		err_set(e, "out of memory");

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "keys.h"
+#include "netaddr.h"
 #include "policy/policy.h"
 #include "util.h"
 
@@ -60,6 +61,8 @@ struct config {
 	int64_t			 key_login_token_ttl;	/* from a key or OIDC token */
 	int64_t			 max_scopes;
 	enum keys_kid_format	 kid_format;
+	struct netaddr_cidr	*trusted_proxies;	/* X-Forwarded-For senders */
+	size_t			 ntrusted_proxies;
 	struct keyset		*keys;
 
 	struct named_policy	*policies;	/* sorted by name */
@@ -68,6 +71,7 @@ struct config {
 	size_t			 nprincipals;
 	struct repo_policy	*repo_policies;
 	size_t			 nrepo_policies;
+	struct policy_globset	*repo_index;	/* their patterns, by prefix */
 
 	struct logincache	*logincache;	/* verified login tokens */
 	int			 refs;		/* guarded by config.c's lock */
@@ -107,5 +111,10 @@ int config_path(char *buf, size_t sz, const char *dir, const char *sub,
     const char *name);
 /* A name usable as a file name: [A-Za-z0-9._@+=,-], 1..64, no leading dot. */
 int config_valid_name(const char *name);
+/*
+ * A repository name or pattern as repositories/NAME.json lists it: 1..255
+ * bytes of [A-Za-z0-9._-/:*?].
+ */
+int config_valid_repo_pattern(const char *pattern);
 
 #endif

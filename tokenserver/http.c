@@ -25,6 +25,7 @@
 #include "buf.h"
 #include "config.h"
 #include "http.h"
+#include "netaddr.h"
 #include "scope.h"
 #include "token.h"
 
@@ -48,7 +49,8 @@ struct request {
 	int		 too_big;
 	int		 status;
 	char		 principal[CONFIG_NAME_MAX * 2 + 2];
-	char		 client[INET6_ADDRSTRLEN];
+	char		 client[INET6_ADDRSTRLEN];	/* "-": unknown */
+	char		 peer[INET6_ADDRSTRLEN];	/* the TCP peer */
 	char		 method[12];
 	char		 path[128];
 };
@@ -364,7 +366,7 @@ issue(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 	tr.service = form_get(f, "service");
 	tr.scopes = &scopes;
 	tr.client_id = form_get(f, "client_id");
-	tr.source_ip = rq->client;
+	tr.source_ip = strcmp(rq->client, "-") != 0 ? rq->client : NULL;
 	tr.oauth = oauth;
 	tr.refresh_token = refresh;
 	tr.offline = oauth ? (form_get(f, "access_type") != NULL &&
@@ -453,6 +455,45 @@ is_form(struct MHD_Connection *con)
 }
 
 static enum MHD_Result
+collect_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct buf *b = cls;
+
+	(void)kind;
+	if (strcasecmp(key, "X-Forwarded-For") != 0 || value == NULL)
+		return MHD_YES;
+	if (b->len > 0)
+		buf_add(b, ",", 1);
+	buf_adds(b, value);
+	return MHD_YES;
+}
+
+/*
+ * Behind a trusted proxy the client is read from X-Forwarded-For
+ * (netaddr_client); an unusable header makes it unknown ("-"), never the
+ * proxy's address.
+ */
+static void
+forwarded_client(struct MHD_Connection *con, struct request *rq,
+    const struct config *cfg)
+{
+	struct buf xff;
+	const char *h = NULL;
+
+	if (cfg->ntrusted_proxies == 0)
+		return;
+	buf_init(&xff);
+	MHD_get_connection_values(con, MHD_HEADER_KIND, collect_xff, &xff);
+	if ((xff.len > 0 || xff.failed) && (h = buf_str(&xff)) == NULL)
+		snprintf(rq->client, sizeof(rq->client), "-");
+	else if (netaddr_client(rq->peer, h, cfg->trusted_proxies,
+	    cfg->ntrusted_proxies, rq->client, sizeof(rq->client)) == -1)
+		snprintf(rq->client, sizeof(rq->client), "-");
+	buf_release(&xff);
+}
+
+static enum MHD_Result
 route(struct MHD_Connection *con, struct request *rq, const char *url,
     const char *method)
 {
@@ -466,6 +507,7 @@ route(struct MHD_Connection *con, struct request *rq, const char *url,
 	if (cfg == NULL)
 		return reply_error(con, rq, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "UNAVAILABLE", "no configuration loaded");
+	forwarded_client(con, rq, cfg);
 	if (strcmp(url, REGAUTH_PATH_TOKEN) == 0 && get) {
 		MHD_get_connection_values(con, MHD_GET_ARGUMENT_KIND,
 		    collect_arg, &f);
@@ -552,7 +594,8 @@ handler(void *cls, struct MHD_Connection *con, const char *url,
 		if ((rq = calloc(1, sizeof(*rq))) == NULL)
 			return MHD_NO;
 		clock_gettime(CLOCK_MONOTONIC, &rq->start);
-		client_addr(con, rq->client, sizeof(rq->client));
+		client_addr(con, rq->peer, sizeof(rq->peer));
+		memcpy(rq->client, rq->peer, sizeof(rq->client));
 		snprintf(rq->method, sizeof(rq->method), "%s", method);
 		snprintf(rq->path, sizeof(rq->path), "%s", url);
 		*con_cls = rq;
@@ -617,6 +660,8 @@ completed(void *cls, struct MHD_Connection *con, void **con_cls,
 	buf_json_string(&line, rq->path);
 	buf_printf(&line, ",\"status\":%d,\"client\":\"%s\"", rq->status,
 	    rq->client);
+	if (strcmp(rq->client, rq->peer) != 0)
+		buf_printf(&line, ",\"peer\":\"%s\"", rq->peer);
 	if (rq->principal[0] != '\0') {
 		buf_adds(&line, ",\"principal\":");
 		buf_json_string(&line, rq->principal);
@@ -636,6 +681,9 @@ completed(void *cls, struct MHD_Connection *con, void **con_cls,
  * libmicrohttpd's own messages (a refused oversized request, a failed
  * accept) as JSON log lines like ours.
  */
+static void mhd_log(void *, const char *, va_list)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {

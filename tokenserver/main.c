@@ -19,6 +19,9 @@
 
 #include "regauth/wire.h"
 #include "authn.h"
+#include "cmd_policy.h"
+#include "cmd_repo.h"
+#include "cmd_simulate.h"
 #include "config.h"
 #include "http.h"
 #include "keys.h"
@@ -38,6 +41,10 @@ usage(void)
 "       regauthd user add -c DIR NAME [--password-stdin] [--group G]... [--policy P]...\n"
 "                [--boundary P] [--tag K=V]... [--disabled]\n"
 "       regauthd group add -c DIR NAME [--policy P]...\n"
+"       regauthd repo-policy set -c DIR REPOSITORY_PATTERN FILE\n"
+"       regauthd policy simulate -c DIR --principal TYPE/NAME|anonymous\n"
+"                --scope SCOPE... [--service S] [--context KEY=VALUE]... [--json]\n"
+"       regauthd policy check -c DIR | FILE... [--kind identity|resource|boundary]\n"
 "       regauthd policy eval [--account ACCOUNT]\n"
 "       regauthd version\n", stderr);
 }
@@ -405,6 +412,18 @@ cmd_group_add(int argc, char **argv)
 	return 0;
 }
 
+/* {"level":LEVEL,"msg":...} on stderr: the log's form outside requests. */
+static void
+log_line(const char *level, const char *msg)
+{
+	json_t *j = json_pack("{s:s, s:s}", "level", level, "msg", msg);
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	fprintf(stderr, "%s\n", s ? s : "{\"level\":\"error\"}");
+	free(s);
+	json_decref(j);
+}
+
 static int
 cmd_serve(int argc, char **argv)
 {
@@ -438,8 +457,10 @@ cmd_serve(int argc, char **argv)
 	}
 	if (dir == NULL)
 		dir = "/etc/regauth";
-	if ((cfg = config_load(dir, &e)) == NULL)
-		die(EXIT_USAGE, "{\"level\":\"error\",\"msg\":\"%s\"}", e.msg);
+	if ((cfg = config_load(dir, &e)) == NULL) {
+		log_line("error", e.msg);
+		exit(EXIT_USAGE);
+	}
 	if (listen == NULL)
 		listen = cfg->listen;
 	/* Signals are taken synchronously by this thread alone. */
@@ -453,24 +474,18 @@ cmd_serve(int argc, char **argv)
 	config_install(cfg);
 	if (http_start(listen, &e) == -1)
 		die(EXIT_USAGE, "%s", e.msg);
-	fprintf(stderr, "{\"level\":\"info\",\"msg\":\"serving %s on %s\"}\n",
-	    dir, listen);
+	snprintf(e.msg, sizeof(e.msg), "serving %s on %s", dir, listen);
+	log_line("info", e.msg);
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
 			if ((next = config_load(dir, &e)) == NULL) {
-				json_t *j = json_pack("{s:s, s:s}", "level",
-				    "error", "msg", e.msg);
-				char *s = json_dumps(j, JSON_COMPACT);
-				fprintf(stderr, "%s\n", s ? s : "");
-				free(s);
-				json_decref(j);
+				log_line("error", e.msg);
 				continue;
 			}
 			config_install(next);
-			fprintf(stderr, "{\"level\":\"info\",\"msg\":"
-			    "\"configuration reloaded\"}\n");
+			log_line("info", "configuration reloaded");
 			continue;
 		}
 		break;
@@ -521,6 +536,12 @@ main(int argc, char **argv)
 		return cmd_group_add(argc - 2, argv + 2);
 	if (strcmp(cmd, "policy") == 0 && strcmp(sub, "eval") == 0)
 		return cmd_policy_eval(argc - 2, argv + 2);
+	if (strcmp(cmd, "policy") == 0 && strcmp(sub, "check") == 0)
+		return cmd_policy_check(argc - 2, argv + 2);
+	if (strcmp(cmd, "policy") == 0 && strcmp(sub, "simulate") == 0)
+		return cmd_policy_simulate(argc - 2, argv + 2);
+	if (strcmp(cmd, "repo-policy") == 0 && strcmp(sub, "set") == 0)
+		return cmd_repo_policy_set(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("regauthd %s\n", REGAUTH_VERSION);
 		return 0;

@@ -30,9 +30,7 @@ make_context(const struct config *cfg, const struct identity *id,
 
 	util_rfc3339(now, t);
 	snprintf(epoch, sizeof(epoch), "%lld", (long long)now);
-	ctx = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-	    "aws:SourceIp", rq->source_ip ? rq->source_ip : "",
-	    "regauth:SourceIp", rq->source_ip ? rq->source_ip : "",
+	ctx = json_pack("{s:s, s:s, s:s, s:s, s:s}",
 	    "aws:CurrentTime", t,
 	    "aws:EpochTime", epoch,
 	    "aws:SecureTransport", rq->secure ? "true" : "false",
@@ -40,11 +38,21 @@ make_context(const struct config *cfg, const struct identity *id,
 	    "regauth:AuthMethod", p ? id->method : "anonymous");
 	if (ctx == NULL)
 		return NULL;
+	/* An unknown client address is absent: IpAddress fails closed. */
+	if (rq->source_ip != NULL && rq->source_ip[0] != '\0') {
+		json_object_set_new(ctx, "aws:SourceIp",
+		    json_string(rq->source_ip));
+		json_object_set_new(ctx, "regauth:SourceIp",
+		    json_string(rq->source_ip));
+	}
 	if (rq->client_id != NULL)
 		json_object_set_new(ctx, "regauth:ClientId",
 		    json_string(rq->client_id));
 	if (p != NULL) {
-		json_object_set_new(ctx, "aws:username", json_string(p->name));
+		/* As in IAM, only users have a user name. */
+		if (strcmp(p->type, "user") == 0)
+			json_object_set_new(ctx, "aws:username",
+			    json_string(p->name));
 		json_object_set_new(ctx, "aws:userid",
 		    json_string(p->short_name));
 		json_object_set_new(ctx, "aws:PrincipalArn", json_string(p->arn));
@@ -67,6 +75,7 @@ struct env {
 	const struct token_request	*rq;
 	const char			*service;
 	int64_t				 now;
+	const json_t			*overrides;	/* policy simulate --context */
 	json_t				*ctx;	/* NULL until a policy needs it */
 	int				 nomem;
 	struct policy_ref		 inline_refs[REFS_INLINE];
@@ -91,8 +100,15 @@ grow_refs(struct env *env, size_t want)
 	return 0;
 }
 
-static int
-decide(struct env *env, const struct scope *sc, const char *action)
+/*
+ * The decision of one scope action: the repository policies matching the
+ * repository and the principal's own, through policy_registry_decide.
+ * `why` (may be NULL) gets the deciding statements and their documents.
+ * Implicit deny (with env->nomem set) when out of memory.
+ */
+static enum policy_decision
+decide(struct env *env, const struct scope *sc, const char *action,
+    struct token_why *why)
 {
 	const struct config *cfg = env->cfg;
 	const struct identity *id = env->id;
@@ -103,10 +119,14 @@ decide(struct env *env, const struct scope *sc, const char *action)
 	struct policy_ref *refs;
 	size_t n = 0, i, want, np = p ? p->npolicies : 0;
 	int catalog = 0;
+	struct policy_result local, *res = why ? &why->result : &local;
+	enum policy_decision d;
 
+	memset(res, 0, sizeof(*res));
+	res->decision = POLICY_IMPLICIT_DENY;
 	if (strcmp(sc->type, "registry") == 0) {
 		if (strcmp(sc->name, "catalog") != 0 || strcmp(action, "*") != 0)
-			return 0;
+			return POLICY_IMPLICIT_DENY;
 		catalog = 1;
 		snprintf(resource, sizeof(resource), "*");
 	} else if (strcmp(sc->type, "repository") == 0) {
@@ -117,16 +137,16 @@ decide(struct env *env, const struct scope *sc, const char *action)
 		    env->cap, &n) + np;
 		if (want > env->cap) {
 			if (grow_refs(env, want) == -1)
-				return 0;
+				return POLICY_IMPLICIT_DENY;
 			n = 0;
 			config_repo_policies(cfg, sc->name, env->refs, env->cap,
 			    &n);
 		}
 	} else
-		return 0;
+		return POLICY_IMPLICIT_DENY;
 	/* A repository's room was made above; the catalog needs np. */
 	if (n + np > env->cap && grow_refs(env, n + np) == -1)
-		return 0;
+		return POLICY_IMPLICIT_DENY;
 	refs = env->refs;
 	for (i = 0; i < np; i++) {
 		refs[n] = p->policies[i];
@@ -139,14 +159,98 @@ decide(struct env *env, const struct scope *sc, const char *action)
 		if (env->ctx == NULL && (env->ctx = make_context(cfg, id,
 		    env->rq, service, env->now)) == NULL) {
 			env->nomem = 1;
-			return 0;
+			return POLICY_IMPLICIT_DENY;
 		}
 		json_object_set_new(env->ctx, "regauth:Repository",
 		    json_string(catalog ? "" : sc->name));
+		if (env->overrides != NULL &&
+		    json_object_update(env->ctx, (json_t *)env->overrides) == -1) {
+			env->nomem = 1;
+			return POLICY_IMPLICIT_DENY;
+		}
 	}
-	return policy_registry_decide(refs, n, p ? p->arn : "anonymous",
+	d = policy_registry_decide(refs, n, p ? p->arn : "anonymous",
 	    resource, catalog, action, need ? env->ctx : NULL, cfg->account,
-	    NULL) == POLICY_ALLOW;
+	    res);
+	if (why != NULL)
+		for (i = 0; i < res->nmatches; i++) {
+			size_t k = (size_t)res->matches[i].policy;
+			why->policies[i] = k < n ? refs[k].policy : NULL;
+			why->kinds[i] = k < n ? refs[k].kind : POLICY_IDENTITY;
+		}
+	return d;
+}
+
+/*
+ * Set up `env` for one request: resolve the service and start with the
+ * inline room for policy references.
+ */
+static int
+env_init(struct env *env, const struct config *cfg, const struct identity *id,
+    const struct token_request *rq, int64_t now, struct err *e)
+{
+	memset(env, 0, sizeof(*env));
+	env->refs = env->inline_refs;
+	env->cap = REFS_INLINE;
+	env->cfg = cfg;
+	env->id = id;
+	env->rq = rq;
+	env->now = now;
+	if ((env->service = token_service(cfg, rq->service, e)) == NULL)
+		return -1;
+	return 0;
+}
+
+static void
+env_clear(struct env *env)
+{
+	json_decref(env->ctx);
+	env->ctx = NULL;
+	if (env->refs != env->inline_refs)
+		free(env->refs);
+	env->refs = env->inline_refs;
+}
+
+const char *
+token_service(const struct config *cfg, const char *asked, struct err *e)
+{
+	if (asked == NULL || *asked == '\0') {
+		if (cfg->nservices != 1) {
+			err_set(e, "service parameter required");
+			return NULL;
+		}
+		return cfg->services[0];
+	}
+	if (!config_has_service(cfg, asked)) {
+		err_set(e, "unknown service");
+		return NULL;
+	}
+	return asked;
+}
+
+int
+token_decide(const struct config *cfg, const struct identity *id,
+    const struct token_request *rq, const struct scope *sc,
+    const char *action, const json_t *overrides, struct token_why *why,
+    struct err *e)
+{
+	struct env env;
+	int rc = -1;
+
+	memset(why, 0, sizeof(*why));
+	why->result.decision = POLICY_IMPLICIT_DENY;
+	if (env_init(&env, cfg, id, rq, util_now(), e) == -1)
+		goto out;
+	env.overrides = overrides;
+	decide(&env, sc, action, why);
+	if (env.nomem) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	env_clear(&env);
+	return rc;
 }
 
 /*
@@ -162,7 +266,7 @@ grant(struct env *env, const struct scope *sc, struct buf *access,
 
 	for (i = 0; i < sc->nactions; i++) {
 		const char *a = sc->actions[i];
-		if (decide(env, sc, a)) {
+		if (decide(env, sc, a, NULL) == POLICY_ALLOW) {
 			granted[n++] = a;
 			continue;
 		}
@@ -175,7 +279,8 @@ grant(struct env *env, const struct scope *sc, struct buf *access,
 			for (j = 0; j < sc->nactions; j++)
 				asked |= strcmp(sc->actions[j],
 				    repo_actions[k]) == 0;
-			if (!asked && decide(env, sc, repo_actions[k]))
+			if (!asked && decide(env, sc, repo_actions[k], NULL) ==
+			    POLICY_ALLOW)
 				granted[n++] = repo_actions[k];
 		}
 	}
@@ -212,7 +317,7 @@ token_issue(const struct config *cfg, const struct identity *id,
 	const struct signing_key *key = keys_active(cfg->keys);
 	unsigned char r[16];
 	char jti[33], issued[32], *tok = NULL, *refresh = NULL;
-	const char *service = rq->service;
+	const char *service;
 	struct buf access, scopestr, claims;
 	struct env env;
 	int64_t now = util_now();
@@ -220,29 +325,14 @@ token_issue(const struct config *cfg, const struct identity *id,
 	int rc = -1;
 
 	*status = 500;
-	memset(&env, 0, sizeof(env));
-	env.refs = env.inline_refs;
-	env.cap = REFS_INLINE;
 	buf_init(&access);
 	buf_init(&scopestr);
 	buf_init(&claims);
-	if (service == NULL || *service == '\0') {
-		if (cfg->nservices != 1) {
-			*status = 400;
-			err_set(e, "service parameter required");
-			goto out;
-		}
-		service = cfg->services[0];
-	} else if (!config_has_service(cfg, service)) {
+	if (env_init(&env, cfg, id, rq, now, e) == -1) {
 		*status = 400;
-		err_set(e, "unknown service");
 		goto out;
 	}
-	env.cfg = cfg;
-	env.id = id;
-	env.rq = rq;
-	env.service = service;
-	env.now = now;
+	service = env.service;
 	buf_add(&access, "[", 1);
 	for (i = 0; i < rq->scopes->n; i++)
 		grant(&env, &rq->scopes->v[i], &access, &scopestr);
@@ -323,8 +413,6 @@ out:
 	buf_release(&access);
 	buf_release(&scopestr);
 	buf_release(&claims);
-	json_decref(env.ctx);
-	if (env.refs != env.inline_refs)
-		free(env.refs);
+	env_clear(&env);
 	return rc;
 }

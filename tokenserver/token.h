@@ -8,6 +8,7 @@
 #include "authn.h"
 #include "buf.h"
 #include "config.h"
+#include "policy/policy.h"
 #include "scope.h"
 
 struct token_request {
@@ -30,6 +31,33 @@ struct token_request {
  */
 int token_issue(const struct config *cfg, const struct identity *id,
     const struct token_request *rq, struct buf *resp, int *status,
+    struct err *e);
+
+/*
+ * The service a request is for: `asked`, or the only configured one when
+ * `asked` is NULL or empty. NULL with a client-safe message otherwise.
+ */
+const char *token_service(const struct config *cfg, const char *asked,
+    struct err *e);
+
+/* Why one scope action was decided. */
+struct token_why {
+	struct policy_result	 result;	/* decision and statements */
+	/* The document and kind of result.matches[i]. */
+	const struct policy	*policies[POLICY_MAX_MATCHES];
+	enum policy_kind	 kinds[POLICY_MAX_MATCHES];
+};
+
+/*
+ * Decide one action of scope `sc` ("pull", "push", "delete", "*") for `id`
+ * exactly as /token does (the same code), with the context /token would
+ * build from `rq`, plus `overrides` (an object of context keys, may be
+ * NULL) replacing or adding keys. `why` gets the decision and the deciding
+ * statements. -1 (`e` says why) on an unknown service or out of memory.
+ */
+int token_decide(const struct config *cfg, const struct identity *id,
+    const struct token_request *rq, const struct scope *sc,
+    const char *action, const json_t *overrides, struct token_why *why,
     struct err *e);
 
 #endif

@@ -129,6 +129,7 @@ class Regauthd:
         self.base = Path(base)
         self.dir = self.base / "regauth"
         self.port = proxy.upstream_port
+        self.proxy_source = proxy.upstream_source  # trusted to send X-Forwarded-For
         self.url = f"http://127.0.0.1:{self.port}"
         self.realm = f"{proxy.url}/token"
         self.service = S.SERVICE
@@ -147,6 +148,10 @@ class Regauthd:
     def setup(self):
         self.cli("init", self.dir, "--service", self.service, "--issuer", self.issuer,
                  "--realm", self.realm)
+        settings_file = self.dir / "regauthd.json"
+        settings = json.loads(settings_file.read_text())
+        settings["trusted_proxies"] = [self.proxy_source]
+        settings_file.write_text(json.dumps(settings))
         (self.dir / "policies" / "team-a-dev.json").write_text(json.dumps(ALICE_POLICY))
         for name, policies in USERS.items():
             pw = secrets.token_hex(16)

@@ -604,13 +604,20 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             raw = body = self.rfile.read(int(self.headers["Content-Length"]))
         else:
             raw = body = b""
-        up = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
+        up = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60,
+                                        source_address=(proxy.upstream_source, 0))
         try:
             up.connect()
             up.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             up.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            xff = []
             for k, v in self.headers.items():
-                up.putheader(k, v)
+                if k.lower() == "x-forwarded-for":
+                    xff.append(v)
+                else:
+                    up.putheader(k, v)
+            # as a reverse proxy does: append the address the client connected from
+            up.putheader("X-Forwarded-For", ", ".join(xff + [self.client_address[0]]))
             up.endheaders()
             if raw:
                 up.send(raw)  # chunked bodies stay chunked, byte for byte
@@ -642,10 +649,13 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
 
 class TokenProxy:
-    """HTTP/1.1 reverse proxy in front of regauthd that verifies every token it relays."""
+    """HTTP/1.1 reverse proxy in front of regauthd that verifies every token it relays.
+    It connects to regauthd from its own loopback address (upstream_source, a trusted proxy
+    in regauthd.json) and appends the client's address to X-Forwarded-For."""
 
     def __init__(self, upstream_port, ledger=LEDGER):
         self.upstream_port = upstream_port
+        self.upstream_source = next_loopback()
         self.ledger = ledger
         self.verifier = None  # set once regauthd's bundle exists
         self.records = []

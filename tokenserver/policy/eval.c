@@ -1,7 +1,9 @@
 /*
- * The decision (IAM_SEMANTICS.md section 3): one pass over every statement
- * of every document, then the pseudo-code of section 3 on what applied.
- * No allocation unless a variable expands past a stack buffer.
+ * The decision (IAM_SEMANTICS.md section 3): one pass over the statements
+ * of every document that may apply (all of them, or the candidates of the
+ * document's index, in statement order), then the pseudo-code of section 3
+ * on what applied. No allocation unless a variable expands past a stack
+ * buffer.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +18,12 @@ struct hits {
 };
 
 static void
-hit(struct hits *h, int policy, const char *sid)
+hit(struct hits *h, int policy, const char *sid, size_t stmt)
 {
 	if (h->n < POLICY_MAX_MATCHES) {
 		h->m[h->n].policy = policy;
 		h->m[h->n].sid = sid;
+		h->m[h->n].stmt = (int)stmt;
 	}
 	h->n++;
 }
@@ -155,6 +158,17 @@ enum policy_decision
 policy_evaluate(const struct policy_ref *set, size_t n,
     const struct policy_request *req, struct policy_result *res)
 {
+	struct policy_index_req iq;
+
+	policy_index_req_init(&iq, req->resource);
+	return policy_evaluate_req(set, n, req, res, &iq);
+}
+
+enum policy_decision
+policy_evaluate_req(const struct policy_ref *set, size_t n,
+    const struct policy_request *req, struct policy_result *res,
+    struct policy_index_req *iq)
+{
 	struct hits deny, id, bd, rpd, rpr, rpa;
 	const struct policy_stmt *st;
 	const struct policy *p;
@@ -163,6 +177,7 @@ policy_evaluate(const struct policy_ref *set, size_t n,
 	enum policy_decision d = POLICY_IMPLICIT_DENY;
 	enum policy_pmatch pm;
 	struct policy_result local;
+	struct policy_index_iter it;
 	size_t i, k;
 	int anonymous, cross, have_boundary = 0, bok;
 
@@ -187,12 +202,16 @@ policy_evaluate(const struct policy_ref *set, size_t n,
 	cross = !anonymous && cacct != NULL && racct != NULL &&
 	    strcmp(cacct, racct) != 0;
 
+	if (iq->resource != req->resource)
+		policy_index_req_init(iq, req->resource);
+	policy_index_req_action(iq, req->action);
 	for (i = 0; i < n; i++) {
 		if ((p = set[i].policy) == NULL)
 			continue;
 		if (set[i].kind == POLICY_BOUNDARY)
 			have_boundary = 1;
-		for (k = 0; k < p->nstmts; k++) {
+		policy_index_begin(&it, p, iq);
+		while (policy_index_next(&it, &k)) {
 			st = &p->stmts[k];
 			pm = PMATCH_DIRECT;
 			if (set[i].kind == POLICY_RESOURCE &&
@@ -204,17 +223,17 @@ policy_evaluate(const struct policy_ref *set, size_t n,
 			    !conds_match(st, req->context))
 				continue;
 			if (st->deny)
-				hit(&deny, set[i].index, st->sid);
+				hit(&deny, set[i].index, st->sid, k);
 			else if (set[i].kind == POLICY_IDENTITY)
-				hit(&id, set[i].index, st->sid);
+				hit(&id, set[i].index, st->sid, k);
 			else if (set[i].kind == POLICY_BOUNDARY)
-				hit(&bd, set[i].index, st->sid);
+				hit(&bd, set[i].index, st->sid, k);
 			else if (pm == PMATCH_DIRECT)
-				hit(&rpd, set[i].index, st->sid);
+				hit(&rpd, set[i].index, st->sid, k);
 			else if (pm == PMATCH_ROLE)
-				hit(&rpr, set[i].index, st->sid);
+				hit(&rpr, set[i].index, st->sid, k);
 			else
-				hit(&rpa, set[i].index, st->sid);
+				hit(&rpa, set[i].index, st->sid, k);
 		}
 	}
 

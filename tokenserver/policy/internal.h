@@ -204,7 +204,60 @@ struct policy {
 	struct policy_stmt	*stmts;
 	size_t			 nstmts;
 	int			 uses_context;	/* conditions or variables */
+	struct policy_index	*index;		/* NULL: scan (index.c) */
 };
+
+/*
+ * The statement index (index.c): built by policy_parse; an evaluation
+ * lists the statements of each document that may apply, in statement
+ * order, with
+ *	policy_index_req_init(&q, resource);	(once per resource)
+ *	policy_index_req_action(&q, action);	(once per evaluation)
+ *	policy_index_begin(&it, p, &q);		(per document)
+ *	while (policy_index_next(&it, &k)) ...
+ * (every statement when the document has no index). The request's hashes
+ * are computed once, when a document with an index first needs them.
+ */
+struct policy_index;
+int policy_index_build(struct policy *p, struct err *e);
+
+#define POLICY_INDEX_CURSORS	64
+#define POLICY_INDEX_AMAX	128	/* longer actions: scan */
+#define POLICY_INDEX_RMAX	640	/* longer resources: scan */
+#define POLICY_INDEX_COLONS	16	/* more colons in a resource: scan */
+
+struct policy_index_req {
+	int		 rstate, astate;	/* 0 not yet, 1 ready, 2 scan */
+	const char	*action, *resource;
+	size_t		 alen, rlen, ncolons;
+	uint32_t	 colons[POLICY_INDEX_COLONS];
+	uint64_t	 ah[POLICY_INDEX_AMAX + 1];	/* prefix hashes */
+	uint64_t	 rh[POLICY_INDEX_RMAX + 1];
+};
+
+struct policy_index_iter {
+	int		 scan;		/* no index: k < n */
+	size_t		 k, n;
+	size_t		 nc;		/* else: merge of bucket lists */
+	struct {
+		const uint32_t	*ids, *end;
+	}		 c[POLICY_INDEX_CURSORS];
+};
+
+void policy_index_req_init(struct policy_index_req *q, const char *resource);
+void policy_index_req_action(struct policy_index_req *q, const char *action);
+void policy_index_begin(struct policy_index_iter *it, const struct policy *p,
+    struct policy_index_req *q);
+int policy_index_next(struct policy_index_iter *it, size_t *k);
+
+/*
+ * policy_evaluate with the request's index state `q` (policy_index_req_init
+ * on req->resource), kept across the evaluations of one resource
+ * (registry.c).
+ */
+enum policy_decision policy_evaluate_req(const struct policy_ref *set,
+    size_t n, const struct policy_request *req, struct policy_result *res,
+    struct policy_index_req *q);
 
 /* Shortest decimal text of a JSON real that reads back the same. */
 const char *policy_real_text(double d, char *buf, size_t cap);

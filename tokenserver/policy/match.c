@@ -23,9 +23,33 @@ ch_eq(char a, char b, int icase)
 }
 
 /*
+ * After a '*' a match can only go on where `s` holds the plain byte that
+ * follows the '*' in the pattern: the next such place from star_s, or
+ * SIZE_MAX when there is none (then nothing matches). Case-sensitive
+ * globs only; otherwise star_s as it is.
+ */
+static size_t
+star_seek(const char *pat, size_t plen, size_t star_p, const char *s,
+    size_t slen, size_t star_s, int icase)
+{
+	const char *q;
+	char c;
+
+	if (icase || star_p >= plen || star_s >= slen)
+		return star_s;
+	c = pat[star_p];
+	if (c == '*' || c == '?' || c == POLICY_GLOB_ESC)
+		return star_s;
+	if ((q = memchr(s + star_s, c, slen - star_s)) == NULL)
+		return SIZE_MAX;
+	return (size_t)(q - s);
+}
+
+/*
  * Glob `pat` (glob form: '*' any run, '?' one byte, '\\' quotes the next
  * byte) against the whole of `s`. Neither '/' nor ':' is special. Linear
- * backtracking to the last '*' keeps the worst case at plen * slen.
+ * backtracking to the last '*' keeps the worst case at plen * slen; a
+ * '*' skips to where the literal after it occurs (star_seek).
  */
 int
 policy_glob_n(const char *pat, size_t plen, const char *s, size_t slen,
@@ -40,13 +64,33 @@ policy_glob_n(const char *pat, size_t plen, const char *s, size_t slen,
 
 			if (c == '*') {
 				star_p = ++pi;
-				star_s = si;
+				if (star_p == plen)
+					return 1;	/* a final '*': the rest */
+				if ((star_s = star_seek(pat, plen, star_p, s,
+				    slen, si, icase)) == SIZE_MAX)
+					return 0;
+				si = star_s;
 				continue;
 			}
 			if (c == '?') {
 				pi++;
 				si++;
 				continue;
+			}
+			if (!icase && c != POLICY_GLOB_ESC) {
+				/* A run of plain bytes at once. */
+				size_t e = pi + 1;
+
+				while (e < plen && pat[e] != '*' &&
+				    pat[e] != '?' && pat[e] != POLICY_GLOB_ESC)
+					e++;
+				if (e - pi <= slen - si &&
+				    memcmp(pat + pi, s + si, e - pi) == 0) {
+					si += e - pi;
+					pi = e;
+					continue;
+				}
+				goto mismatch;
 			}
 			if (c == POLICY_GLOB_ESC && pi + 1 < plen) {
 				c = pat[pi + 1];
@@ -58,10 +102,14 @@ policy_glob_n(const char *pat, size_t plen, const char *s, size_t slen,
 				continue;
 			}
 		}
+mismatch:
 		if (star_p == SIZE_MAX)
 			return 0;
 		pi = star_p;
-		si = ++star_s;
+		if ((star_s = star_seek(pat, plen, star_p, s, slen, star_s + 1,
+		    icase)) == SIZE_MAX)
+			return 0;
+		si = star_s;
 	}
 	while (pi < plen && pat[pi] == '*')
 		pi++;

@@ -13,9 +13,11 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "../jsonpos.h"
 
 #define ARENA_CHUNK 4096
 #define DEFAULT_ACCOUNT "000000000000"
+#define NO_STMT SIZE_MAX	/* pctx.si outside the statements */
 
 struct policy_arena_chunk {
 	struct policy_arena_chunk	*next;
@@ -92,7 +94,52 @@ struct pctx {
 	const char			*account;
 	size_t				 si;	/* statement index, for messages */
 	struct err			*e;
+	/* Where an error is (policy_parse_diag): see here() and at(). */
+	struct policy_diag		*d;
+	int				 stmt_array;
+	const char			*k[3];
+	const json_t			*list;
+	size_t				 idx;
 };
+
+/*
+ * Name the element the next error would be about: the statement c->si
+ * (the document when NO_STMT), up to three member names below it (NULL
+ * ends them), then element `i` when `list` is an array.
+ */
+static void
+here(struct pctx *c, const char *k1, const char *k2, const char *k3,
+    const json_t *list, size_t i)
+{
+	c->k[0] = k1;
+	c->k[1] = k1 != NULL ? k2 : NULL;
+	c->k[2] = c->k[1] != NULL ? k3 : NULL;
+	c->list = list;
+	c->idx = i;
+}
+
+/* Record the code and JSON Pointer of the error just set. */
+static void
+at(struct pctx *c, const char *code)
+{
+	struct policy_diag *d = c->d;
+	int full = 0, i;
+
+	if (d == NULL)
+		return;
+	d->code = code;
+	d->path[0] = '\0';
+	if (c->si != NO_STMT) {
+		full = jsonpos_path_add(d->path, sizeof(d->path), "Statement");
+		if (c->stmt_array && full == 0)
+			full = jsonpos_path_add_index(d->path, sizeof(d->path),
+			    c->si);
+	}
+	for (i = 0; i < 3 && c->k[i] != NULL && full == 0; i++)
+		full = jsonpos_path_add(d->path, sizeof(d->path), c->k[i]);
+	if (full == 0 && c->list != NULL && json_is_array(c->list))
+		jsonpos_path_add_index(d->path, sizeof(d->path), c->idx);
+}
 
 /* Name the statement in a message a helper wrote. Returns -1. */
 static int
@@ -171,17 +218,20 @@ parse_action(struct pctx *c, const char *s, struct policy_action *a)
 	if (colon == NULL) {
 		err_set(c->e, "statement %zu: action \"%.80s\" has no service "
 		    "prefix", c->si, s);
+		at(c, "INVALID_ACTION");
 		return -1;
 	}
 	if (strchr(colon + 1, ':') != NULL) {
 		err_set(c->e, "statement %zu: action \"%.80s\" has more than "
 		    "one colon", c->si, s);
+		at(c, "INVALID_ACTION");
 		return -1;
 	}
 	n = (size_t)(colon - s);
 	if (n == 0 || colon[1] == '\0') {
 		err_set(c->e, "statement %zu: action \"%.80s\" is malformed",
 		    c->si, s);
+		at(c, "INVALID_ACTION");
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
@@ -189,6 +239,7 @@ parse_action(struct pctx *c, const char *s, struct policy_action *a)
 		    s[i] != '_' && s[i] != '*' && s[i] != '?') {
 			err_set(c->e, "statement %zu: action \"%.80s\" has an "
 			    "invalid service prefix", c->si, s);
+			at(c, "INVALID_ACTION");
 			return -1;
 		}
 	}
@@ -264,6 +315,7 @@ parse_resource(struct pctx *c, const char *s, struct policy_tmpl *t)
 		    svc[1] == '\0') {
 			err_set(c->e, "statement %zu: resource \"%.80s\" is "
 			    "not a valid ARN", c->si, s);
+			at(c, "INVALID_RESOURCE");
 			return -1;
 		}
 		if ((end = strchr(svc + 1, ':')) == NULL)
@@ -273,6 +325,7 @@ parse_resource(struct pctx *c, const char *s, struct policy_tmpl *t)
 				err_set(c->e, "statement %zu: resource "
 				    "\"%.80s\" has an upper-case service",
 				    c->si, s);
+				at(c, "UPPERCASE_SERVICE");
 				return -1;
 			}
 		}
@@ -282,11 +335,13 @@ parse_resource(struct pctx *c, const char *s, struct policy_tmpl *t)
 			err_set(c->e, "statement %zu: resource \"%.80s\": "
 			    "variables are only allowed in the resource part",
 			    c->si, s);
+			at(c, "VARIABLE_NOT_ALLOWED");
 			return -1;
 		}
 	} else if (strncmp(s, "repository/", 11) != 0) {
 		err_set(c->e, "statement %zu: resource \"%.80s\" is neither "
 		    "\"*\", an ARN nor repository/NAME", c->si, s);
+		at(c, "INVALID_RESOURCE");
 		return -1;
 	}
 	if (c->opts != NULL && c->opts->registry &&
@@ -294,8 +349,10 @@ parse_resource(struct pctx *c, const char *s, struct policy_tmpl *t)
 		err_set(c->e, "out of memory");
 		return -1;
 	}
-	if (policy_tmpl_parse(&c->p->arena, s, vars, t, c->e) == -1)
+	if (policy_tmpl_parse(&c->p->arena, s, vars, t, c->e) == -1) {
+		at(c, "MALFORMED_VARIABLE");
 		return prefix_err(c);
+	}
 	return 0;
 }
 
@@ -356,10 +413,12 @@ parse_one_principal(struct pctx *c, const char *key, const char *s,
 	if (strchr(s, '*') != NULL || strchr(s, '?') != NULL) {
 		err_set(c->e, "statement %zu: principal \"%.80s\" has a partial "
 		    "wildcard", c->si, s);
+		at(c, "PARTIAL_WILDCARD_PRINCIPAL");
 		return -1;
 	}
 	if (s[0] == '\0') {
 		err_set(c->e, "statement %zu: empty principal", c->si);
+		at(c, "INVALID_PRINCIPAL");
 		return -1;
 	}
 	if (!aws) {
@@ -416,6 +475,7 @@ parse_principal(struct pctx *c, const json_t *j, struct policy_stmt *st)
 		if (strcmp(json_string_value(j), "*") != 0) {
 			err_set(c->e, "statement %zu: Principal must be \"*\" "
 			    "or an object", c->si);
+			at(c, "INVALID_PRINCIPAL");
 			return -1;
 		}
 		if ((st->principals = zalloc(c, sizeof(*st->principals))) ==
@@ -429,19 +489,25 @@ parse_principal(struct pctx *c, const json_t *j, struct policy_stmt *st)
 	if (!json_is_object(j)) {
 		err_set(c->e, "statement %zu: Principal must be \"*\" or an "
 		    "object", c->si);
+		at(c, "INVALID_PRINCIPAL");
 		return -1;
 	}
 	json_object_foreach((json_t *)j, key, v) {
+		here(c, st->not_principal ? "NotPrincipal" : "Principal", key,
+		    NULL, NULL, 0);
 		if (strcmp(key, "AWS") != 0 && strcmp(key, "Service") != 0 &&
 		    strcmp(key, "Federated") != 0 &&
 		    strcmp(key, "CanonicalUser") != 0 &&
 		    !(registry && strcmp(key, "regauth") == 0)) {
 			err_set(c->e, "statement %zu: unknown principal type "
 			    "\"%.40s\"", c->si, key);
+			at(c, "INVALID_PRINCIPAL");
 			return -1;
 		}
-		if (str_list(c, v, "a principal", &n) == -1)
+		if (str_list(c, v, "a principal", &n) == -1) {
+			at(c, "INVALID_PRINCIPAL");
 			return -1;
+		}
 		total += n;
 	}
 	if ((st->principals = zalloc(c, (total ? total : 1) *
@@ -449,10 +515,13 @@ parse_principal(struct pctx *c, const json_t *j, struct policy_stmt *st)
 		return -1;
 	json_object_foreach((json_t *)j, key, v) {
 		n = json_is_string(v) ? 1 : json_array_size(v);
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
+			here(c, st->not_principal ? "NotPrincipal" :
+			    "Principal", key, NULL, v, i);
 			if (parse_one_principal(c, key, str_at(v, i),
 			    &st->principals[k++]) == -1)
 				return -1;
+		}
 	}
 	st->nprincipals = k;
 	return 0;
@@ -508,12 +577,16 @@ parse_condition(struct pctx *c, const json_t *j, struct policy_stmt *st)
 	if (!json_is_object(j)) {
 		err_set(c->e, "statement %zu: Condition must be an object",
 		    c->si);
+		here(c, "Condition", NULL, NULL, NULL, 0);
+		at(c, "INVALID_CONDITION");
 		return -1;
 	}
 	json_object_foreach((json_t *)j, opname, block) {
 		if (!json_is_object(block)) {
 			err_set(c->e, "statement %zu: condition operator "
 			    "\"%.60s\" must hold an object", c->si, opname);
+			here(c, "Condition", opname, NULL, NULL, 0);
+			at(c, "INVALID_CONDITION");
 			return -1;
 		}
 		total += json_object_size(block);
@@ -527,22 +600,27 @@ parse_condition(struct pctx *c, const json_t *j, struct policy_stmt *st)
 		int ifexists;
 
 		rc = policy_cond_parse_op(opname, &op, &set, &ifexists);
+		here(c, "Condition", opname, NULL, NULL, 0);
 		if (rc == -1) {
 			err_set(c->e, "statement %zu: unknown condition "
 			    "operator \"%.60s\"", c->si, opname);
+			at(c, "UNKNOWN_OPERATOR");
 			return -1;
 		}
 		if (rc == -2) {
 			err_set(c->e, "statement %zu: Null cannot take "
 			    "IfExists", c->si);
+			at(c, "NULL_WITH_IFEXISTS");
 			return -1;
 		}
 		if (rc == -3) {
 			err_set(c->e, "statement %zu: ForAnyValue with IfExists "
 			    "is ambiguous on a missing key", c->si);
+			at(c, "FORANYVALUE_WITH_IFEXISTS");
 			return -1;
 		}
 		json_object_foreach(block, key, vals) {
+			here(c, "Condition", opname, key, NULL, 0);
 			json_object_foreach(block, key2, v2) {
 				if (key2 == key)
 					break;
@@ -551,12 +629,14 @@ parse_condition(struct pctx *c, const json_t *j, struct policy_stmt *st)
 					    "condition keys \"%.40s\" and "
 					    "\"%.40s\" differ only in case",
 					    c->si, key, key2);
+					at(c, "DUPLICATE_CONDITION_KEY");
 					return -1;
 				}
 			}
 			if (key[0] == '\0') {
 				err_set(c->e, "statement %zu: empty condition "
 				    "key", c->si);
+				at(c, "INVALID_CONDITION");
 				return -1;
 			}
 			cd = &st->conds[k++];
@@ -570,6 +650,7 @@ parse_condition(struct pctx *c, const json_t *j, struct policy_stmt *st)
 			if (op == COP_BOOL && n > 1) {
 				err_set(c->e, "statement %zu: Bool takes one "
 				    "value", c->si);
+				at(c, "BOOL_MULTIPLE_VALUES");
 				return -1;
 			}
 			if (n > 0 && (cd->vals = zalloc(c, n *
@@ -579,18 +660,26 @@ parse_condition(struct pctx *c, const json_t *j, struct policy_stmt *st)
 			for (i = 0; i < n; i++) {
 				v2 = json_is_array(vals) ?
 				    json_array_get(vals, i) : vals;
+				here(c, "Condition", opname, key, vals, i);
 				if ((s = scalar_text(v2, num, sizeof(num))) ==
 				    NULL) {
 					err_set(c->e, "statement %zu: "
 					    "condition value of \"%.60s\" must "
 					    "be a string, number or boolean",
 					    c->si, key);
+					at(c, "INVALID_CONDITION");
 					return -1;
 				}
 				if (policy_cond_parse_value(&c->p->arena, op, s,
 				    c->p->version == 2012, &cd->vals[i],
-				    c->e) == -1)
+				    c->e) == -1) {
+					at(c, !policy_cop_allows_vars(op) &&
+					    policy_tmpl_has_vars(s) ?
+					    "INVALID_VARIABLE_FOR_OPERATOR" :
+					    op == COP_NULL ? "INVALID_NULL_VALUE" :
+					    "MALFORMED_VARIABLE");
 					return prefix_err(c);
+				}
 			}
 		}
 	}
@@ -620,16 +709,20 @@ parse_statement(struct pctx *c, const json_t *j, struct policy_stmt *st)
 	json_t *eff = NULL;
 	size_t i, n;
 
+	here(c, NULL, NULL, NULL, NULL, 0);
 	if (!json_is_object(j)) {
 		err_set(c->e, "statement %zu is not an object", c->si);
+		at(c, "INVALID_STATEMENT");
 		return -1;
 	}
 	json_object_foreach((json_t *)j, key, v) {
+		here(c, key, NULL, NULL, NULL, 0);
 		if (strcmp(key, "Sid") == 0) {
 			if (!json_is_string(v) ||
 			    !sid_ok(json_string_value(v), c->p->kind)) {
 				err_set(c->e, "statement %zu: invalid Sid",
 				    c->si);
+				at(c, "INVALID_SID");
 				return -1;
 			}
 			if ((st->sid = policy_arena_strdup(&c->p->arena,
@@ -642,6 +735,7 @@ parse_statement(struct pctx *c, const json_t *j, struct policy_stmt *st)
 			if (act != NULL) {
 				err_set(c->e, "statement %zu: Action and "
 				    "NotAction are exclusive", c->si);
+				at(c, "EXCLUSIVE_ELEMENTS");
 				return -1;
 			}
 			act = v;
@@ -651,6 +745,7 @@ parse_statement(struct pctx *c, const json_t *j, struct policy_stmt *st)
 			if (res != NULL) {
 				err_set(c->e, "statement %zu: Resource and "
 				    "NotResource are exclusive", c->si);
+				at(c, "EXCLUSIVE_ELEMENTS");
 				return -1;
 			}
 			res = v;
@@ -660,6 +755,7 @@ parse_statement(struct pctx *c, const json_t *j, struct policy_stmt *st)
 			if (prin != NULL) {
 				err_set(c->e, "statement %zu: Principal and "
 				    "NotPrincipal are exclusive", c->si);
+				at(c, "EXCLUSIVE_ELEMENTS");
 				return -1;
 			}
 			prin = v;
@@ -669,11 +765,14 @@ parse_statement(struct pctx *c, const json_t *j, struct policy_stmt *st)
 		} else {
 			err_set(c->e, "statement %zu: unknown element "
 			    "\"%.40s\"", c->si, key);
+			at(c, "UNKNOWN_ELEMENT");
 			return -1;
 		}
 	}
 	if (eff == NULL || !json_is_string(eff)) {
 		err_set(c->e, "statement %zu: Effect is missing", c->si);
+		here(c, eff != NULL ? "Effect" : NULL, NULL, NULL, NULL, 0);
+		at(c, eff != NULL ? "INVALID_EFFECT" : "MISSING_EFFECT");
 		return -1;
 	}
 	s = json_string_value(eff);
@@ -684,49 +783,73 @@ parse_statement(struct pctx *c, const json_t *j, struct policy_stmt *st)
 	} else {
 		err_set(c->e, "statement %zu: Effect must be \"Allow\" or "
 		    "\"Deny\", not \"%.40s\"", c->si, s);
+		here(c, "Effect", NULL, NULL, NULL, 0);
+		at(c, "INVALID_EFFECT");
 		return -1;
 	}
 	if (act == NULL) {
 		err_set(c->e, "statement %zu: Action or NotAction is required",
 		    c->si);
+		here(c, NULL, NULL, NULL, NULL, 0);
+		at(c, "MISSING_ACTION");
 		return -1;
 	}
-	if (str_list(c, act, "Action", &n) == -1)
+	here(c, st->not_action ? "NotAction" : "Action", NULL, NULL, NULL, 0);
+	if (str_list(c, act, "Action", &n) == -1) {
+		at(c, "INVALID_ACTION");
 		return -1;
+	}
 	if (n > 0 && (st->actions = zalloc(c, n * sizeof(*st->actions))) ==
 	    NULL)
 		return -1;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		here(c, st->not_action ? "NotAction" : "Action", NULL, NULL,
+		    act, i);
 		if (parse_action(c, str_at(act, i), &st->actions[i]) == -1)
 			return -1;
+	}
 	st->nactions = n;
 	if (res == NULL && c->p->kind != POLICY_RESOURCE) {
 		err_set(c->e, "statement %zu: Resource or NotResource is "
 		    "required", c->si);
+		here(c, NULL, NULL, NULL, NULL, 0);
+		at(c, "MISSING_RESOURCE");
 		return -1;
 	}
 	if (res != NULL) {
 		st->has_resource = 1;
-		if (str_list(c, res, "Resource", &n) == -1)
+		here(c, st->not_resource ? "NotResource" : "Resource", NULL,
+		    NULL, NULL, 0);
+		if (str_list(c, res, "Resource", &n) == -1) {
+			at(c, "INVALID_RESOURCE");
 			return -1;
+		}
 		if (n > 0 && (st->resources = zalloc(c, n *
 		    sizeof(*st->resources))) == NULL)
 			return -1;
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
+			here(c, st->not_resource ? "NotResource" : "Resource",
+			    NULL, NULL, res, i);
 			if (parse_resource(c, str_at(res, i),
 			    &st->resources[i]) == -1)
 				return -1;
+		}
 		st->nresources = n;
 	}
 	if (prin != NULL && c->p->kind != POLICY_RESOURCE) {
 		err_set(c->e, "statement %zu: %s is only allowed in resource "
 		    "policies", c->si, st->not_principal ? "NotPrincipal" :
 		    "Principal");
+		here(c, st->not_principal ? "NotPrincipal" : "Principal", NULL,
+		    NULL, NULL, 0);
+		at(c, "PRINCIPAL_NOT_ALLOWED");
 		return -1;
 	}
 	if (prin == NULL && c->p->kind == POLICY_RESOURCE) {
 		err_set(c->e, "statement %zu: a resource policy statement "
 		    "needs Principal or NotPrincipal", c->si);
+		here(c, NULL, NULL, NULL, NULL, 0);
+		at(c, "MISSING_PRINCIPAL");
 		return -1;
 	}
 	if (prin != NULL) {
@@ -746,6 +869,14 @@ struct policy *
 policy_parse(const json_t *doc, enum policy_kind kind,
     const struct policy_parse_opts *opts, struct err *e)
 {
+	return policy_parse_diag(doc, kind, opts, e, NULL);
+}
+
+struct policy *
+policy_parse_diag(const json_t *doc, enum policy_kind kind,
+    const struct policy_parse_opts *opts, struct err *e,
+    struct policy_diag *d)
+{
 	struct policy *p = NULL, *ret = NULL;
 	struct pctx c;
 	const char *key, *ver;
@@ -753,8 +884,15 @@ policy_parse(const json_t *doc, enum policy_kind kind,
 	size_t i, j, n;
 
 	memset(&c, 0, sizeof(c));
+	c.si = NO_STMT;
+	c.d = d;
+	if (d != NULL) {
+		d->path[0] = '\0';
+		d->code = NULL;
+	}
 	if (doc == NULL || !json_is_object(doc)) {
 		err_set(e, "policy document is not a JSON object");
+		at(&c, "INVALID_DOCUMENT");
 		goto out;
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
@@ -768,6 +906,7 @@ policy_parse(const json_t *doc, enum policy_kind kind,
 	c.account = opts != NULL && opts->account != NULL ? opts->account :
 	    DEFAULT_ACCOUNT;
 	json_object_foreach((json_t *)doc, key, v) {
+		here(&c, key, NULL, NULL, NULL, 0);
 		if (strcmp(key, "Version") == 0) {
 			ver = json_is_string(v) ? json_string_value(v) : "";
 			if (strcmp(ver, "2012-10-17") == 0) {
@@ -777,6 +916,7 @@ policy_parse(const json_t *doc, enum policy_kind kind,
 			} else {
 				err_set(e, "unknown policy Version \"%.40s\"",
 				    ver);
+				at(&c, "INVALID_VERSION");
 				goto out;
 			}
 		} else if (strcmp(key, "Statement") == 0) {
@@ -784,22 +924,30 @@ policy_parse(const json_t *doc, enum policy_kind kind,
 		} else if (strcmp(key, "Id") == 0 && kind == POLICY_RESOURCE) {
 			if (!json_is_string(v)) {
 				err_set(e, "Id must be a string");
+				at(&c, "INVALID_ELEMENT");
 				goto out;
 			}
 		} else {
 			err_set(e, "unknown top-level element \"%.40s\"", key);
+			at(&c, "UNKNOWN_ELEMENT");
 			goto out;
 		}
 	}
 	if (stmts == NULL || (json_is_array(stmts) &&
 	    json_array_size(stmts) == 0)) {
 		err_set(e, "Statement is missing or empty");
+		here(&c, stmts != NULL ? "Statement" : NULL, NULL, NULL, NULL,
+		    0);
+		at(&c, "MISSING_STATEMENT");
 		goto out;
 	}
 	if (!json_is_array(stmts) && !json_is_object(stmts)) {
 		err_set(e, "Statement must be an object or an array");
+		here(&c, "Statement", NULL, NULL, NULL, 0);
+		at(&c, "INVALID_STATEMENT");
 		goto out;
 	}
+	c.stmt_array = json_is_array(stmts);
 	n = json_is_array(stmts) ? json_array_size(stmts) : 1;
 	if ((p->stmts = policy_arena_alloc(&p->arena, n * sizeof(*p->stmts)))
 	    == NULL) {
@@ -819,6 +967,8 @@ policy_parse(const json_t *doc, enum policy_kind kind,
 			    strcmp(p->stmts[j].sid, p->stmts[i].sid) == 0) {
 				err_set(e, "duplicate Sid \"%.40s\"",
 				    p->stmts[i].sid);
+				here(&c, "Sid", NULL, NULL, NULL, 0);
+				at(&c, "DUPLICATE_SID");
 				goto out;
 			}
 		}
@@ -830,6 +980,8 @@ policy_parse(const json_t *doc, enum policy_kind kind,
 		for (j = 0; j < st->nresources; j++)
 			p->uses_context |= st->resources[j].nparts > 0;
 	}
+	if (policy_index_build(p, e) == -1)
+		goto out;
 	ret = p;
 	p = NULL;
 out:

@@ -45,6 +45,21 @@ struct policy_parse_opts {
  */
 struct policy *policy_parse(const json_t *doc, enum policy_kind kind,
     const struct policy_parse_opts *opts, struct err *e);
+
+/* Where a document was refused, and why, as a stable lint code. */
+struct policy_diag {
+	char		 path[256];	/* JSON Pointer into the document */
+	const char	*code;		/* "INVALID_EFFECT"...; NULL if none */
+};
+
+/*
+ * policy_parse(), and when it refuses the document, also `d` (may be
+ * NULL): the JSON Pointer of the offending element ("" for the document;
+ * an ancestor when the full pointer would not fit) and its lint code.
+ */
+struct policy *policy_parse_diag(const json_t *doc, enum policy_kind kind,
+    const struct policy_parse_opts *opts, struct err *e,
+    struct policy_diag *d);
 void policy_free(struct policy *p);
 
 /*
@@ -74,6 +89,7 @@ struct policy_request {
 struct policy_match {
 	int		 policy;	/* policy_ref.index */
 	const char	*sid;		/* borrowed from the policy; NULL if none */
+	int		 stmt;		/* index of the statement in its document */
 };
 
 struct policy_result {
@@ -111,10 +127,68 @@ int policy_eval_stream(FILE *in, FILE *out, const char *account);
 
 const char *policy_decision_name(enum policy_decision d);
 
+/* `regauthd policy check` (IAM_SEMANTICS.md section 7). */
+enum policy_lint_severity {
+	POLICY_LINT_ERROR,		/* the engine refuses the document */
+	POLICY_LINT_WARNING,
+	POLICY_LINT_SUGGESTION,
+};
+
+struct policy_lint_finding {
+	enum policy_lint_severity	 severity;
+	const char			*code;		/* static, UPPER_SNAKE */
+	char				 path[256];	/* JSON Pointer */
+	char				 msg[200];
+};
+
+/* A growing list of findings; zero-initialise, release with _free. */
+struct policy_lint {
+	struct policy_lint_finding	*v;
+	size_t				 n, cap;
+};
+
+/*
+ * Lint one IAM document read as `kind` and append its findings to `out`,
+ * each naming its element by JSON Pointer with `prefix` (may be NULL) in
+ * front ("/policy" for the document inside a repository policy file). The
+ * errors are exactly the documents policy_parse() refuses. Returns 0, or
+ * -1 when out of memory (findings so far are kept).
+ */
+int policy_lint_document(const json_t *doc, enum policy_kind kind,
+    const char *prefix, struct policy_lint *out);
+int policy_lint_add(struct policy_lint *l, enum policy_lint_severity sev,
+    const char *code, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void policy_lint_free(struct policy_lint *l);
+const char *policy_lint_severity_name(enum policy_lint_severity s);
+
 /*
  * IAM glob: '*' any run of bytes, '?' exactly one, nothing else special
  * (a '\\' makes the next byte literal). 1 on a match.
  */
 int policy_glob(const char *pat, const char *s, int icase);
+
+/*
+ * A set of globs (policy_glob's syntax, case-sensitive), each with a
+ * caller's id, indexed by literal prefix: matching a string globs only the
+ * patterns whose literal prefix starts it. Read-only once built.
+ */
+struct policy_globset;
+struct policy_globset *policy_globset_new(const char *const *patterns,
+    const size_t *ids, size_t n, struct err *e);
+void policy_globset_free(struct policy_globset *g);
+/*
+ * Calls fn(arg, id) (fn may be NULL) once for each id that has a pattern
+ * matching `s`, in ascending id order; returns how many ids matched.
+ */
+size_t policy_globset_match(const struct policy_globset *g, const char *s,
+    void (*fn)(void *arg, size_t id), void *arg);
+
+/*
+ * For tests and benchmarks only: 1 makes every decision and glob set scan
+ * all statements and patterns (the reference), 0 uses the indexes. Not
+ * thread-safe; set it before deciding.
+ */
+void policy_index_disable(int off);
 
 #endif

@@ -32,18 +32,21 @@ merge(struct policy_result *dst, const struct policy_result *src)
 	    i++) {
 		for (j = 0; j < dst->nmatches; j++)
 			if (dst->matches[j].policy == src->matches[i].policy &&
-			    dst->matches[j].sid == src->matches[i].sid)
+			    dst->matches[j].stmt == src->matches[i].stmt)
 				break;
 		if (j == dst->nmatches)
 			dst->matches[dst->nmatches++] = src->matches[i];
 	}
 }
 
-/* One scope action of the table: native, else the whole ECR set. */
+/*
+ * One scope action of the table: native, else the whole ECR set. `iq`
+ * carries the resource's index hashes from one evaluation to the next.
+ */
 static enum policy_decision
 decide_one(const struct policy_ref *set, size_t n,
     const struct policy_request *base, const struct scope_map *m,
-    struct policy_result *res)
+    struct policy_result *res, struct policy_index_req *iq)
 {
 	struct policy_request req = *base;
 	struct policy_result r, native, ecr;
@@ -53,14 +56,14 @@ decide_one(const struct policy_ref *set, size_t n,
 
 	memset(&ecr, 0, sizeof(ecr));
 	req.action = m->native;
-	dn = policy_evaluate(set, n, &req, &native);
+	dn = policy_evaluate_req(set, n, &req, &native, iq);
 	if (dn == POLICY_DENY) {
 		*res = native;
 		return POLICY_DENY;
 	}
 	for (i = 0; m->ecr[i] != NULL; i++) {
 		req.action = m->ecr[i];
-		d = policy_evaluate(set, n, &req, &r);
+		d = policy_evaluate_req(set, n, &req, &r, iq);
 		if (d == POLICY_DENY) {
 			*res = r;
 			return POLICY_DENY;
@@ -92,6 +95,7 @@ policy_registry_decide(const struct policy_ref *set, size_t n,
 {
 	struct policy_request req;
 	struct policy_result local, r, acc;
+	struct policy_index_req iq;
 	enum policy_decision d, worst = POLICY_ALLOW;
 	size_t i;
 
@@ -111,14 +115,16 @@ policy_registry_decide(const struct policy_ref *set, size_t n,
 	}
 	if (scope_action == NULL || resource == NULL)
 		goto implicit;
+	policy_index_req_init(&iq, resource);
 	for (i = 0; i < sizeof(scope_maps) / sizeof(scope_maps[0]); i++)
 		if (strcmp(scope_maps[i].scope, scope_action) == 0)
-			return decide_one(set, n, &req, &scope_maps[i], res);
+			return decide_one(set, n, &req, &scope_maps[i], res,
+			    &iq);
 	if (strcmp(scope_action, "*") != 0)
 		goto implicit;
 	/* "*" on a repository: pull, push and delete must all be granted. */
 	for (i = 0; i < sizeof(scope_maps) / sizeof(scope_maps[0]); i++) {
-		d = decide_one(set, n, &req, &scope_maps[i], &r);
+		d = decide_one(set, n, &req, &scope_maps[i], &r, &iq);
 		if (d == POLICY_DENY) {
 			*res = r;
 			return POLICY_DENY;

@@ -1,0 +1,14 @@
+/*
+ * `regauthd policy check` (POLICY.md "Files"): the lint of policy files or
+ * of a whole configuration directory.
+ */
+#ifndef REGAUTHD_CMD_POLICY_H
+#define REGAUTHD_CMD_POLICY_H
+
+/*
+ * argv[0] is "check". Prints one line per finding on stdout; returns the
+ * exit status: 1 when any finding is an error, else 0; 2 on a usage error.
+ */
+int cmd_policy_check(int argc, char **argv);
+
+#endif
