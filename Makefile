@@ -85,6 +85,11 @@ build/tests/%: tests/unit/%.c build/libregauthd.a | deps
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itokenserver -o $@ $< build/libregauthd.a $(LDFLAGS) $(PKG_LIBS) -lcmocka
 
+# Helper unit tests link the helper's modules (all but main.o), not the server library.
+build/tests/test_helper_%: tests/unit/test_helper_%.c $(filter-out build/helper/main.o,$(HL_OBJ)) | deps
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Ihelper -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -lcmocka
+
 # A test tool (not a cmocka suite): mints a token with the library alone.
 build/tests/mint_token: tests/unit/mint_token.c build/libregauthd.a | deps
 	@mkdir -p build/tests

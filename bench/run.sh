@@ -5,6 +5,7 @@
 # policy engine alone (build/bench/policy): registry decisions at 100,
 # 10,000 and 100,000 statements with the indexes on and off, the load time,
 # and @cloud-copilot/iam-simulate (Node) on the same documents.
+# Last, bench/helper.sh: a warm-cache credential-helper `get`.
 # Figures only; never pass/fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -97,3 +98,6 @@ for label, us in ours.items():
     else:
         print(f"{label}: regauth {us:.2f} us; iam-simulate not measured in this run")
 PYEOF
+
+# The credential helper: a warm-cache get beside docker-credential-ecr-login.
+bash bench/helper.sh

@@ -34,6 +34,7 @@ struct cache_slot {
 	int64_t		exp;		/* the token's exp; 0: empty */
 	char		sub[CONFIG_NAME_MAX * 2 + 2];
 	char		method[16];
+	char		key_id[64];	/* "" unless made from a key */
 };
 
 struct logincache {
@@ -79,7 +80,8 @@ cache_index(const struct logincache *c, const unsigned char *d)
 
 static int
 cache_get(struct logincache *c, const unsigned char *d, int64_t now,
-    char *sub, size_t subsz, char *method, size_t msz, int64_t *exp)
+    char *sub, size_t subsz, char *method, size_t msz, char *kid,
+    size_t ksz, int64_t *exp)
 {
 	size_t i, idx = cache_index(c, d);
 	int found = 0;
@@ -91,6 +93,7 @@ cache_get(struct logincache *c, const unsigned char *d, int64_t now,
 		    SHA256_DIGEST_LENGTH) == 0) {
 			snprintf(sub, subsz, "%s", s->sub);
 			snprintf(method, msz, "%s", s->method);
+			snprintf(kid, ksz, "%s", s->key_id);
 			*exp = s->exp;
 			found = 1;
 			break;
@@ -102,7 +105,7 @@ cache_get(struct logincache *c, const unsigned char *d, int64_t now,
 
 static void
 cache_put(struct logincache *c, const unsigned char *d, int64_t exp,
-    int64_t now, const char *sub, const char *method)
+    int64_t now, const char *sub, const char *method, const char *kid)
 {
 	size_t i, idx = cache_index(c, d), victim = idx;
 	int64_t oldest = INT64_MAX;
@@ -125,6 +128,8 @@ cache_put(struct logincache *c, const unsigned char *d, int64_t exp,
 	snprintf(c->slots[victim].sub, sizeof(c->slots[victim].sub), "%s", sub);
 	snprintf(c->slots[victim].method, sizeof(c->slots[victim].method), "%s",
 	    method);
+	snprintf(c->slots[victim].key_id, sizeof(c->slots[victim].key_id), "%s",
+	    kid);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -236,13 +241,45 @@ live_principal(const struct config *cfg, const char *sub, struct err *e)
 	return p;
 }
 
+/*
+ * A login token made from a key (method "key") names it in "key_id"; it is
+ * good only while that key of its principal exists and is enabled.
+ */
+static int
+live_key(const struct principal *p, const char *method, const char *kid,
+    struct err *e)
+{
+	const struct principal_key *k;
+
+	if (kid[0] == '\0') {
+		if (strcmp(method, "key") == 0) {
+			err_set(e, "login token: method key without key_id");
+			return -1;
+		}
+		return 0;
+	}
+	if ((k = config_principal_key(p, kid)) == NULL) {
+		err_set(e, "login token: key %.64s of %.100s no longer exists",
+		    kid, p->short_name);
+		return -1;
+	}
+	if (!k->enabled) {
+		err_set(e, "login token: key %.64s of %.100s is disabled", kid,
+		    p->short_name);
+		return -1;
+	}
+	return 0;
+}
+
 int
 authn_login_token(struct config *cfg, const char *token,
     struct identity *id, struct err *e)
 {
 	unsigned char d[SHA256_DIGEST_LENGTH];
 	char sub[sizeof(((struct cache_slot *)0)->sub)], method[16];
+	char kid[sizeof(((struct cache_slot *)0)->key_id)];
 	json_t *header = NULL, *claims = NULL;
+	const json_t *kv;
 	const struct principal *p;
 	const char *s, *use, *aud, *iss;
 	json_int_t exp, nbf;
@@ -256,12 +293,14 @@ authn_login_token(struct config *cfg, const char *token,
 	}
 	SHA256((const unsigned char *)token, len, d);
 	if (cache_get(cfg->logincache, d, now, sub, sizeof(sub), method,
-	    sizeof(method), &cexp)) {
-		if ((p = live_principal(cfg, sub, e)) == NULL)
+	    sizeof(method), kid, sizeof(kid), &cexp)) {
+		if ((p = live_principal(cfg, sub, e)) == NULL ||
+		    live_key(p, method, kid, e) == -1)
 			return -1;
 		id->principal = p;
 		id->not_after = cexp;
 		snprintf(id->method, sizeof(id->method), "%s", method);
+		snprintf(id->key_id, sizeof(id->key_id), "%s", kid);
 		return 0;
 	}
 	if (jws_verify(token, len, keys_lookup, cfg->keys, &header, &claims,
@@ -301,12 +340,21 @@ authn_login_token(struct config *cfg, const char *token,
 	}
 	snprintf(method, sizeof(method), "%s",
 	    claim_str(claims, "auth_method") ? claim_str(claims, "auth_method") : "token");
-	if ((p = live_principal(cfg, s, e)) == NULL)
+	kv = json_object_get(claims, REGAUTH_CLAIM_KEY_ID);
+	if (kv != NULL && (!json_is_string(kv) || json_string_length(kv) == 0 ||
+	    json_string_length(kv) >= sizeof(kid))) {
+		err_set(e, "login token: bad key_id");
 		goto out;
-	cache_put(cfg->logincache, d, exp, now, s, method);
+	}
+	snprintf(kid, sizeof(kid), "%s", kv ? json_string_value(kv) : "");
+	if ((p = live_principal(cfg, s, e)) == NULL ||
+	    live_key(p, method, kid, e) == -1)
+		goto out;
+	cache_put(cfg->logincache, d, exp, now, s, method, kid);
 	id->principal = p;
 	id->not_after = exp;
 	snprintf(id->method, sizeof(id->method), "%s", method);
+	snprintf(id->key_id, sizeof(id->key_id), "%s", kid);
 	rc = 0;
 out:
 	json_decref(header);
@@ -367,12 +415,14 @@ check_user_password(struct config *cfg, const char *user,
 	id->principal = p;
 	id->not_after = 0;
 	snprintf(id->method, sizeof(id->method), "password");
+	id->key_id[0] = '\0';
 	return 0;
 }
 
-char *
-authn_issue_login_token(const struct config *cfg, const struct principal *p,
-    const char *method, int64_t ttl, int64_t not_after, struct err *e)
+static char *
+issue_login_token(const struct config *cfg, const struct principal *p,
+    const char *method, const char *key_id, int64_t ttl, int64_t not_after,
+    struct err *e)
 {
 	unsigned char r[16];
 	char jti[33];
@@ -400,6 +450,12 @@ authn_issue_login_token(const struct config *cfg, const struct principal *p,
 	    REGAUTH_CLAIM_TOKEN_USE, REGAUTH_TOKEN_USE_LOGIN,
 	    "auth_method", method,
 	    "principal_type", p->type);
+	if (claims != NULL && key_id != NULL && key_id[0] != '\0' &&
+	    json_object_set_new(claims, REGAUTH_CLAIM_KEY_ID,
+	    json_string(key_id)) == -1) {
+		json_decref(claims);
+		claims = NULL;
+	}
 	if (claims == NULL) {
 		err_set(e, "out of memory");
 		return NULL;
@@ -407,6 +463,33 @@ authn_issue_login_token(const struct config *cfg, const struct principal *p,
 	tok = keys_sign(cfg->keys, claims, e);
 	json_decref(claims);
 	return tok;
+}
+
+char *
+authn_issue_login_token(const struct config *cfg, const struct principal *p,
+    const char *method, int64_t ttl, int64_t not_after, struct err *e)
+{
+	return issue_login_token(cfg, p, method, NULL, ttl, not_after, e);
+}
+
+char *
+authn_issue_login_token_for(const struct config *cfg,
+    const struct identity *id, int64_t ttl, struct err *e)
+{
+	return issue_login_token(cfg, id->principal, id->method, id->key_id,
+	    ttl, id->not_after, e);
+}
+
+char *
+authn_issue_key_login_token(const struct config *cfg,
+    const struct principal *p, const char *key_id, int64_t ttl,
+    struct err *e)
+{
+	if (key_id == NULL || key_id[0] == '\0') {
+		err_set(e, "%s: no key", __func__);
+		return NULL;
+	}
+	return issue_login_token(cfg, p, "key", key_id, ttl, 0, e);
 }
 
 int

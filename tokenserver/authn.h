@@ -1,7 +1,8 @@
 /*
  * Who is asking: passwords (crypt(3) yescrypt hashes), login tokens (our
  * own ES256 JWTs with the login audience) and the cache of verified login
- * tokens. Every use re-checks that the principal exists and is enabled.
+ * tokens. Every use re-checks that the principal exists and is enabled,
+ * and for a token made from a service-account key, that the key does.
  */
 #ifndef REGAUTHD_AUTHN_H
 #define REGAUTHD_AUTHN_H
@@ -18,6 +19,7 @@ struct identity {
 	const struct principal	*principal;	/* NULL: anonymous */
 	char			 method[16];	/* password, key, oidc */
 	int64_t			 not_after;	/* from a login token: its exp */
+	char			 key_id[64];	/* method "key": the key; else "" */
 };
 
 /* A new PHC hash of `password` (yescrypt), malloc'ed; NULL on failure. */
@@ -44,6 +46,23 @@ int authn_login_token(struct config *cfg, const char *token,
 char *authn_issue_login_token(const struct config *cfg,
     const struct principal *p, const char *method, int64_t ttl,
     int64_t not_after, struct err *e);
+
+/*
+ * The same for an authenticated identity: its method, and its key_id (a
+ * login token made from a key-made login token stays bound to that key, so
+ * disabling the key revokes both). Never past id->not_after when set.
+ */
+char *authn_issue_login_token_for(const struct config *cfg,
+    const struct identity *id, int64_t ttl, struct err *e);
+
+/*
+ * A login token from service-account key `key_id` of `p` (auth_method
+ * "key", claim "key_id"): accepted only while that key exists and is
+ * enabled.
+ */
+char *authn_issue_key_login_token(const struct config *cfg,
+    const struct principal *p, const char *key_id, int64_t ttl,
+    struct err *e);
 
 /*
  * Decode "Basic BASE64(user:pass)". Both outputs malloc'ed; the password is

@@ -10,10 +10,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+
 #include "regauth/wire.h"
 #include "authn.h"
 #include "config.h"
 #include "jsonpos.h"
+#include "jws.h"
 
 #define MAX_ATTACHED 64		/* policies attached to one principal */
 
@@ -90,6 +94,8 @@ xstrdup(const char *s)
 static void
 principal_clear(struct principal *p)
 {
+	size_t i;
+
 	free(p->type);
 	free(p->name);
 	free(p->short_name);
@@ -97,6 +103,9 @@ principal_clear(struct principal *p)
 	util_secure_free_str(p->password_hash);
 	json_decref(p->tags);
 	free(p->policies);
+	for (i = 0; i < p->nkeys; i++)
+		EVP_PKEY_free(p->keys[i].pkey);
+	free(p->keys);
 }
 
 void
@@ -652,6 +661,110 @@ out:
 	return rc;
 }
 
+/*
+ * "keys" of a service account: [{"key_id", "public_key" (PEM SPKI, P-256),
+ * "enabled", "created"}]. key_id must be the key's RFC 7638 thumbprint, so
+ * a key_id names one key and cannot be pointed at another.
+ */
+static int
+load_keys(const json_t *list, struct principal *p, const char *file,
+    struct err *e)
+{
+	static const char *const known[] = { "key_id", "public_key", "enabled",
+	    "created", "description", NULL };
+	char kid[64], what[240];
+	const json_t *k, *v;
+	const char *pem;
+	EVP_PKEY *pkey;
+	BIO *bio;
+	size_t i, j;
+
+	if (list == NULL)
+		return 0;
+	if (!json_is_array(list) || json_array_size(list) > CONFIG_MAX_SA_KEYS) {
+		err_set(e, "%s: \"keys\" must be a list of at most %d keys", file,
+		    CONFIG_MAX_SA_KEYS);
+		return -1;
+	}
+	if ((p->keys = calloc(json_array_size(list) + 1,
+	    sizeof(*p->keys))) == NULL)
+		abort();
+	json_array_foreach(list, i, k) {
+		struct principal_key *pk = &p->keys[p->nkeys];
+
+		snprintf(what, sizeof(what), "%s: keys[%zu]", file, i);
+		if (check_keys(k, known, what, e) == -1)
+			return -1;
+		v = json_object_get(k, "key_id");
+		if (!json_is_string(v) || json_string_length(v) == 0 ||
+		    json_string_length(v) >= sizeof(pk->key_id)) {
+			err_set(e, "%s: \"key_id\" must be a key thumbprint",
+			    what);
+			return -1;
+		}
+		v = json_object_get(k, "enabled");
+		if (v != NULL && !json_is_boolean(v)) {
+			err_set(e, "%s: \"enabled\" must be true or false", what);
+			return -1;
+		}
+		pk->enabled = v == NULL || json_is_true(v);
+		v = json_object_get(k, "created");
+		if (v != NULL && !json_is_string(v)) {
+			err_set(e, "%s: \"created\" must be a string", what);
+			return -1;
+		}
+		v = json_object_get(k, "public_key");
+		pem = json_string_value(v);
+		if (pem == NULL || strlen(pem) != json_string_length(v) ||
+		    strlen(pem) > 4096 || (bio = BIO_new_mem_buf(pem,
+		    (int)strlen(pem))) == NULL) {
+			err_set(e, "%s: \"public_key\" must be a PEM public key",
+			    what);
+			return -1;
+		}
+		pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+		if (pkey == NULL) {
+			err_set(e, "%s: \"public_key\" is not a PEM public key",
+			    what);
+			return -1;
+		}
+		pk->pkey = pkey;
+		p->nkeys++;
+		if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC ||
+		    jws_kid_thumbprint(pkey, kid, NULL) == -1) {
+			err_set(e, "%s: the public key is not a P-256 (ES256) key",
+			    what);
+			return -1;
+		}
+		if (strcmp(kid, json_string_value(json_object_get(k,
+		    "key_id"))) != 0) {
+			err_set(e, "%s: \"key_id\" is not the thumbprint of the "
+			    "public key (want %s)", what, kid);
+			return -1;
+		}
+		memcpy(pk->key_id, kid, sizeof(pk->key_id));
+		for (j = 0; j + 1 < p->nkeys; j++)
+			if (strcmp(p->keys[j].key_id, kid) == 0) {
+				err_set(e, "%s: key %s is listed twice", what,
+				    kid);
+				return -1;
+			}
+	}
+	return 0;
+}
+
+const struct principal_key *
+config_principal_key(const struct principal *p, const char *key_id)
+{
+	size_t i;
+
+	for (i = 0; i < p->nkeys; i++)
+		if (strcmp(p->keys[i].key_id, key_id) == 0)
+			return &p->keys[i];
+	return NULL;
+}
+
 static int
 load_principal(struct config *cfg, const char *type, const char *sub,
     const char *name, struct principal *p, struct err *e)
@@ -686,6 +799,11 @@ load_principal(struct config *cfg, const char *type, const char *sub,
 	    name) == -1)
 		abort();
 	v = json_object_get(j, "password");
+	if (v != NULL && !json_is_null(v) && strcmp(type, "user") != 0) {
+		err_set(e, "%s: a %s has no password (it logs in with a key)",
+		    file, type);
+		goto out;
+	}
 	if (v != NULL && !json_is_null(v)) {
 		if (!json_is_string(v) || json_string_value(v)[0] != '$') {
 			err_set(e, "%s: \"password\" must be a crypt(3) hash",
@@ -746,6 +864,13 @@ load_principal(struct config *cfg, const char *type, const char *sub,
 		goto out;
 	}
 	if (attach(cfg, v, POLICY_BOUNDARY, p, file, e) == -1)
+		goto out;
+	v = json_object_get(j, "keys");
+	if (v != NULL && strcmp(type, "serviceaccount") != 0) {
+		err_set(e, "%s: only service accounts have \"keys\"", file);
+		goto out;
+	}
+	if (load_keys(v, p, file, e) == -1)
 		goto out;
 	rc = 0;
 out:

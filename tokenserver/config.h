@@ -21,8 +21,16 @@
 #define CONFIG_DEFAULT_SERVICE	"registry"
 #define CONFIG_DEFAULT_LISTEN	"127.0.0.1:5001"
 #define CONFIG_NAME_MAX		64
+#define CONFIG_MAX_SA_KEYS	16	/* public keys of one service account */
 
 struct logincache;
+
+/* A service account's public key (ES256, P-256): serviceaccounts/NAME.json "keys". */
+struct principal_key {
+	char		 key_id[64];	/* RFC 7638 thumbprint of pkey */
+	EVP_PKEY	*pkey;
+	int		 enabled;
+};
 
 struct principal {
 	char			*type;		/* "user", "serviceaccount" */
@@ -34,6 +42,8 @@ struct principal {
 	json_t			*tags;		/* object of string values */
 	struct policy_ref	*policies;	/* identity (own + groups) and boundary */
 	size_t			 npolicies;
+	struct principal_key	*keys;		/* service accounts only */
+	size_t			 nkeys;
 };
 
 struct repo_policy {
@@ -89,6 +99,9 @@ void config_release(struct config *cfg);
 const struct principal *config_principal(const struct config *cfg,
     const char *short_name);
 const struct policy *config_policy(const struct config *cfg, const char *name);
+/* A key of `p` by key_id, enabled or not (check ->enabled); NULL when absent. */
+const struct principal_key *config_principal_key(const struct principal *p,
+    const char *key_id);
 int config_has_service(const struct config *cfg, const char *service);
 
 /*

@@ -25,6 +25,7 @@
 #include "buf.h"
 #include "config.h"
 #include "http.h"
+#include "login.h"
 #include "netaddr.h"
 #include "scope.h"
 #include "token.h"
@@ -393,12 +394,16 @@ out:
 	return ret;
 }
 
-/* POST /v1/login grant_type=password: a login token for a password. */
+/*
+ * POST /v1/login: a login token for a service-account assertion (login.c),
+ * or for a password (or a login token) with grant_type=password.
+ */
 static enum MHD_Result
 login(struct MHD_Connection *con, struct request *rq, struct config *cfg,
     const struct form *f)
 {
 	const char *grant = form_get(f, "grant_type");
+	const struct principal *p = NULL;
 	struct identity id;
 	struct err e;
 	char *tok;
@@ -406,6 +411,26 @@ login(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 	enum MHD_Result ret;
 
 	e.msg[0] = '\0';
+	if (grant != NULL && strcmp(grant, REGAUTH_GRANT_JWT_BEARER) == 0) {
+		if ((j = login_assertion(cfg, form_get(f, "assertion"), &p,
+		    &e)) == NULL) {
+			/* The reason may quote the assertion's JSON: escape it. */
+			struct buf line;
+
+			buf_init(&line);
+			buf_adds(&line, "{\"level\":\"info\",\"msg\":");
+			buf_json_string(&line, e.msg);
+			buf_printf(&line, ",\"client\":\"%s\"}\n", rq->client);
+			if (buf_str(&line) != NULL)
+				fwrite(line.p, 1, line.len, stderr);
+			buf_release(&line);
+			return reply_error(con, rq, MHD_HTTP_UNAUTHORIZED,
+			    "UNAUTHORIZED", "invalid assertion");
+		}
+		snprintf(rq->principal, sizeof(rq->principal), "%s",
+		    p->short_name);
+		return reply_json(con, rq, MHD_HTTP_OK, j, NULL);
+	}
 	if (grant == NULL || strcmp(grant, REGAUTH_GRANT_PASSWORD) != 0)
 		return reply_error(con, rq, MHD_HTTP_BAD_REQUEST,
 		    "UNSUPPORTED_GRANT_TYPE", "unsupported grant_type");
@@ -413,8 +438,7 @@ login(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 	    form_get(f, "password"), &id, rq) == -1 || id.principal == NULL)
 		return reply_error(con, rq, MHD_HTTP_UNAUTHORIZED,
 		    "UNAUTHORIZED", "invalid username or password");
-	tok = authn_issue_login_token(cfg, id.principal, id.method,
-	    cfg->login_token_ttl, id.not_after, &e);
+	tok = authn_issue_login_token_for(cfg, &id, cfg->login_token_ttl, &e);
 	if (tok == NULL)
 		return reply_error(con, rq, MHD_HTTP_INTERNAL_SERVER_ERROR,
 		    "SERVER_ERROR", "internal error");

@@ -21,6 +21,7 @@
 #include "authn.h"
 #include "cmd_policy.h"
 #include "cmd_repo.h"
+#include "cmd_sa.h"
 #include "cmd_simulate.h"
 #include "config.h"
 #include "http.h"
@@ -41,6 +42,11 @@ usage(void)
 "       regauthd user add -c DIR NAME [--password-stdin] [--group G]... [--policy P]...\n"
 "                [--boundary P] [--tag K=V]... [--disabled]\n"
 "       regauthd group add -c DIR NAME [--policy P]...\n"
+"       regauthd sa create -c DIR NAME [--policy P]... [--group G]... [--boundary P]\n"
+"                [--tag K=V]... --key-out FILE\n"
+"       regauthd sa key add -c DIR NAME --key-out FILE\n"
+"       regauthd sa key list -c DIR NAME [--json]\n"
+"       regauthd sa key enable|disable|delete -c DIR NAME KEY_ID\n"
 "       regauthd repo-policy set -c DIR REPOSITORY_PATTERN FILE\n"
 "       regauthd policy simulate -c DIR --principal TYPE/NAME|anonymous\n"
 "                --scope SCOPE... [--service S] [--context KEY=VALUE]... [--json]\n"
@@ -540,6 +546,8 @@ main(int argc, char **argv)
 		return cmd_policy_check(argc - 2, argv + 2);
 	if (strcmp(cmd, "policy") == 0 && strcmp(sub, "simulate") == 0)
 		return cmd_policy_simulate(argc - 2, argv + 2);
+	if (strcmp(cmd, "sa") == 0)
+		return cmd_sa(argc - 1, argv + 1);
 	if (strcmp(cmd, "repo-policy") == 0 && strcmp(sub, "set") == 0)
 		return cmd_repo_policy_set(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -374,8 +374,8 @@ token_issue(const struct config *cfg, const struct identity *id,
 		if ((refresh = strdup(rq->refresh_token)) == NULL)
 			goto out;
 	} else if (rq->offline && id->principal != NULL) {
-		if ((refresh = authn_issue_login_token(cfg, id->principal,
-		    id->method, cfg->login_token_ttl, id->not_after, e)) == NULL)
+		if ((refresh = authn_issue_login_token_for(cfg, id,
+		    cfg->login_token_ttl, e)) == NULL)
 			goto out;
 	}
 	util_rfc3339(now, issued);

@@ -31,6 +31,8 @@
 /* Claim that marks a login token; registry tokens never carry it. */
 #define REGAUTH_CLAIM_TOKEN_USE "token_use"
 #define REGAUTH_TOKEN_USE_LOGIN "login"
+/* Claim of a login token made from a service-account key: that key's id. */
+#define REGAUTH_CLAIM_KEY_ID "key_id"
 
 /* docker's identity-token convention (PROTOCOLS.md 1.4). */
 #define REGAUTH_TOKEN_USERNAME "<token>"

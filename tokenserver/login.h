@@ -1,0 +1,54 @@
+/*
+ * POST /v1/login with a service-account assertion (RFC 7523 JWT bearer
+ * grant): the checks of the assertion, and the replay cache of its jti.
+ */
+#ifndef REGAUTHD_LOGIN_H
+#define REGAUTHD_LOGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "util.h"
+
+struct config;
+struct principal;
+
+#define LOGIN_ASSERTION_MAX	8192	/* bytes of an assertion */
+#define LOGIN_ASSERTION_TTL	300	/* exp - iat, and exp - now, at most */
+#define LOGIN_IAT_LEEWAY	60	/* iat may be this far in the future */
+#define LOGIN_JTI_MAX		128
+#define LOGIN_REPLAY_SLOTS	65536	/* jti remembered at once */
+
+/*
+ * Check an assertion against `cfg`: header alg ES256 and kid naming an
+ * enabled key of the enabled service account that iss names; iss == sub;
+ * aud the server's issuer (a string, or an array holding it); iat at most
+ * LOGIN_IAT_LEEWAY s ahead; now < exp <= iat + 300 and exp <= now + 300;
+ * a jti of 1..128 bytes never seen before (it is then remembered until
+ * exp). On success *p borrows the principal from `cfg` and key_id holds the
+ * key's id. -1: refused, `e` says why (for the log; never a secret).
+ */
+int login_assertion_check(struct config *cfg, const char *assertion,
+    const struct principal **p, char key_id[64], struct err *e);
+
+/*
+ * The whole grant: check the assertion and answer the JSON of a 200
+ * ({"access_token","token_type","expires_in","principal"}, new reference),
+ * or NULL (401; `e` says why). *p as above, set on success.
+ */
+json_t *login_assertion(struct config *cfg, const char *assertion,
+    const struct principal **p, struct err *e);
+
+/*
+ * The replay cache: it lives outside the configuration snapshot, so a
+ * reload does not forget a jti. Record `sub`+`jti` until `exp`: 0 if new,
+ * -1 if seen before or if the cache is full of unexpired entries (then
+ * refused, never evicted: `e` says which). Thread-safe.
+ */
+int login_replay_record(const char *sub, const char *jti, int64_t exp,
+    int64_t now, struct err *e);
+
+/* Empty the cache and bound it to `slots` entries (tests; 0: default). */
+void login_replay_reset(size_t slots);
+
+#endif
