@@ -11,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "cmd_policy.h"
 #include "config.h"
 #include "jsonpos.h"
 #include "policy/policy.h"
 #include "util.h"
 
-#define EXIT_USAGE 2
 
 struct finding {
 	char				*file;

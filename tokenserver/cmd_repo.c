@@ -13,31 +13,16 @@
 
 #include <openssl/evp.h>
 
+#include "cli.h"
 #include "cmd_repo.h"
 #include "config.h"
 #include "jsonpos.h"
 #include "policy/policy.h"
 #include "util.h"
 
-#define EXIT_DENIED	1
-#define EXIT_USAGE	2
 
 #define HASH_KEEP	46	/* bytes of a long name kept before "==HASH" */
 
-static void
-complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-complain(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("regauthd: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 /*
  * Letters, digits and '-' stay; '.' stays but for a leading one; '/' is
@@ -248,16 +233,16 @@ cmd_repo_policy_set(int argc, char **argv)
 	pattern = argv[optind];
 	file = argv[optind + 1];
 	if (cmd_repo_file_name(pattern, derived, sizeof(derived)) == -1) {
-		complain("\"%s\" is not a repository name or pattern "
+		cli_complain("\"%s\" is not a repository name or pattern "
 		    "(1 to 255 of A-Z a-z 0-9 . _ - / : * ?)", pattern);
 		return EXIT_DENIED;
 	}
 	if (config_account(dir, account, sizeof(account), &e) == -1) {
-		complain("%s", e.msg);
+		cli_complain("%s", e.msg);
 		return EXIT_USAGE;
 	}
 	if ((doc = load_doc(file, &e, &text, &len)) == NULL) {
-		complain("%s", e.msg);
+		cli_complain("%s", e.msg);
 		rc = EXIT_DENIED;
 		goto out;
 	}
@@ -270,10 +255,10 @@ cmd_repo_policy_set(int argc, char **argv)
 		struct jsonpos *jp = jsonpos_new(text, len, NULL, &je);
 
 		if (jp != NULL && jsonpos_find(jp, diag.path, &loc) >= 0)
-			complain("%s:%d:%d: invalid repository policy: %s",
+			cli_complain("%s:%d:%d: invalid repository policy: %s",
 			    file, loc.line, loc.col, e.msg);
 		else
-			complain("%s: invalid repository policy: %s", file,
+			cli_complain("%s: invalid repository policy: %s", file,
 			    e.msg);
 		jsonpos_free(jp);
 		rc = EXIT_DENIED;
@@ -281,18 +266,18 @@ cmd_repo_policy_set(int argc, char **argv)
 	}
 	target_name(dir, pattern, derived, name, sizeof(name));
 	if (config_path(path, sizeof(path), dir, "repositories", name) == -1) {
-		complain("%s: path too long", dir);
+		cli_complain("%s: path too long", dir);
 		goto out;
 	}
 	if (config_path(path, sizeof(path), dir, "repositories", NULL) == -1 ||
 	    util_mkdirs(path, 0700, &e) == -1) {
-		complain("%s", e.msg);
+		cli_complain("%s", e.msg);
 		goto out;
 	}
 	config_path(path, sizeof(path), dir, "repositories", name);
 	if ((out = json_pack("{s:[s], s:O}", "repositories", pattern,
 	    "policy", doc)) == NULL) {
-		complain("out of memory");
+		cli_complain("out of memory");
 		goto out;
 	}
 	/* Setting the policy keeps a description written by hand. */
@@ -300,7 +285,7 @@ cmd_repo_policy_set(int argc, char **argv)
 	    json_is_string(desc = json_object_get(old, "description")))
 		json_object_set(out, "description", desc);
 	if (util_json_write_file(path, out, 0600, 0, &e) == -1) {
-		complain("%s", e.msg);
+		cli_complain("%s", e.msg);
 		goto out;
 	}
 	printf("regauthd: repositories/%s.json: policy for \"%s\" set\n",

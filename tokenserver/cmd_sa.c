@@ -18,14 +18,13 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "cli.h"
 #include "regauth/wire.h"
 #include "cmd_sa.h"
 #include "config.h"
 #include "jws.h"
 #include "util.h"
 
-#define EXIT_DENIED	1
-#define EXIT_USAGE	2
 
 #define SA_USAGE \
 "usage: regauthd sa create -c DIR NAME [--policy P]... [--group G]... [--boundary P]\n" \
@@ -34,20 +33,6 @@
 "       regauthd sa key list -c DIR NAME [--json]\n" \
 "       regauthd sa key enable|disable|delete -c DIR NAME KEY_ID\n"
 
-static void
-complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-complain(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("regauthd: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 static int
 usage(void)
@@ -270,11 +255,11 @@ key_out_ok(const char *path)
 	struct stat st;
 
 	if (path[0] == '\0') {
-		complain("--key-out: empty path");
+		cli_complain("--key-out: empty path");
 		return -1;
 	}
 	if (lstat(path, &st) == 0) {
-		complain("%s: already exists; a key file is written once, "
+		cli_complain("%s: already exists; a key file is written once, "
 		    "never replaced", path);
 		return -1;
 	}
@@ -282,7 +267,7 @@ key_out_ok(const char *path)
 	    slash == path ? 1 : (int)(slash - path), slash == NULL ? "." :
 	    path);
 	if (stat(folder, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		complain("%s: folder %s does not exist", path, folder);
+		cli_complain("%s: folder %s does not exist", path, folder);
 		return -1;
 	}
 	return 0;
@@ -298,7 +283,7 @@ write_key_file(const char *path, const struct newkey *k)
 	if (util_write_file(path, k->file, strlen(k->file), 0600, 1,
 	    &e) == -1) {
 		saved = errno;
-		complain("%s", e.msg);
+		cli_complain("%s", e.msg);
 		errno = saved;
 		return -1;
 	}
@@ -345,7 +330,7 @@ sa_create(int argc, char **argv)
 			break;
 		case 't':
 			if ((eq = strchr(optarg, '=')) == NULL || eq == optarg) {
-				complain("--tag wants KEY=VALUE");
+				cli_complain("--tag wants KEY=VALUE");
 				goto out;
 			}
 			*eq = '\0';
@@ -363,27 +348,27 @@ sa_create(int argc, char **argv)
 	rc = EXIT_DENIED;
 	name = argv[optind];
 	if (!config_valid_name(name)) {
-		complain("invalid service account name \"%s\"", name);
+		cli_complain("invalid service account name \"%s\"", name);
 		goto out;
 	}
 	if (exists(dir, "serviceaccounts", name)) {
-		complain("service account \"%s\" already exists", name);
+		cli_complain("service account \"%s\" already exists", name);
 		goto out;
 	}
 	json_array_foreach(policies, i, v)
 		if (!exists(dir, "policies", json_string_value(v))) {
-			complain("policy \"%s\" not found in %s/policies",
+			cli_complain("policy \"%s\" not found in %s/policies",
 			    json_string_value(v), dir);
 			goto out;
 		}
 	json_array_foreach(groups, i, v)
 		if (!exists(dir, "groups", json_string_value(v))) {
-			complain("group \"%s\" not found in %s/groups",
+			cli_complain("group \"%s\" not found in %s/groups",
 			    json_string_value(v), dir);
 			goto out;
 		}
 	if (boundary != NULL && !exists(dir, "policies", boundary)) {
-		complain("policy \"%s\" not found in %s/policies", boundary,
+		cli_complain("policy \"%s\" not found in %s/policies", boundary,
 		    dir);
 		goto out;
 	}
@@ -395,7 +380,7 @@ sa_create(int argc, char **argv)
 	    -1 || util_mkdirs(path, 0700, &e) == -1 ||
 	    config_path(path, sizeof(path), dir, "serviceaccounts", name) ==
 	    -1 || newkey_make(name, issuer, server, &k, &e) == -1) {
-		complain("%s", e.msg);
+		cli_complain("%s", e.msg);
 		goto out;
 	}
 	sa = json_pack("{s:s, s:O, s:O, s:O, s:b, s:[O]}", "name", name,
@@ -403,7 +388,7 @@ sa_create(int argc, char **argv)
 	    "keys", k.entry);
 	if (sa == NULL || (boundary != NULL && json_object_set_new(sa,
 	    "boundary", json_string(boundary)) == -1)) {
-		complain("out of memory");
+		cli_complain("out of memory");
 		goto out;
 	}
 	if (write_key_file(keyout, &k) == -1) {
@@ -414,7 +399,7 @@ sa_create(int argc, char **argv)
 	wrote = 1;
 	if (util_json_write_file(path, sa, 0600, 1, &e) == -1) {
 		rc = errno == EEXIST ? EXIT_DENIED : EXIT_USAGE;
-		complain("%s", e.msg);
+		cli_complain("%s", e.msg);
 		goto out;
 	}
 	wrote = 0;
@@ -442,18 +427,18 @@ sa_load(const char *dir, const char *name, char *path, size_t sz, int *rc)
 
 	*rc = EXIT_DENIED;
 	if (!exists(dir, "serviceaccounts", name)) {
-		complain("service account \"%s\" not found in %s/serviceaccounts",
+		cli_complain("service account \"%s\" not found in %s/serviceaccounts",
 		    name, dir);
 		return NULL;
 	}
 	config_path(path, sz, dir, "serviceaccounts", name);
 	if ((j = util_json_load_file(path, &e)) == NULL) {
-		complain("%s", e.msg);
+		cli_complain("%s", e.msg);
 		return NULL;
 	}
 	keys = json_object_get(j, "keys");
 	if (!json_is_object(j) || (keys != NULL && !json_is_array(keys))) {
-		complain("%s: \"keys\" must be a list", path);
+		cli_complain("%s: \"keys\" must be a list", path);
 		json_decref(j);
 		return NULL;
 	}
@@ -493,7 +478,7 @@ sa_key_add(int argc, char **argv)
 	keys = json_object_get(sa, "keys");
 	rc = EXIT_DENIED;
 	if (json_array_size(keys) >= CONFIG_MAX_SA_KEYS) {
-		complain("service account \"%s\" has %d keys already (the "
+		cli_complain("service account \"%s\" has %d keys already (the "
 		    "most); delete one first", name, CONFIG_MAX_SA_KEYS);
 		goto out;
 	}
@@ -502,11 +487,11 @@ sa_key_add(int argc, char **argv)
 	rc = EXIT_USAGE;
 	if (server_names(dir, &issuer, &server, &e) == -1 ||
 	    newkey_make(name, issuer, server, &k, &e) == -1) {
-		complain("%s", e.msg);
+		cli_complain("%s", e.msg);
 		goto out;
 	}
 	if (json_array_append(keys, k.entry) == -1) {
-		complain("out of memory");
+		cli_complain("out of memory");
 		goto out;
 	}
 	if (write_key_file(keyout, &k) == -1) {
@@ -516,7 +501,7 @@ sa_key_add(int argc, char **argv)
 	}
 	wrote = 1;
 	if (util_json_write_file(path, sa, 0600, 0, &e) == -1) {
-		complain("%s", e.msg);
+		cli_complain("%s", e.msg);
 		goto out;
 	}
 	wrote = 0;
@@ -576,7 +561,7 @@ sa_key_list(int argc, char **argv)
 	}
 	if (json) {
 		if ((s = json_dumps(out, JSON_INDENT(2))) == NULL) {
-			complain("out of memory");
+			cli_complain("out of memory");
 			rc = EXIT_USAGE;
 			goto out;
 		}
@@ -624,7 +609,7 @@ sa_key_change(const char *verb, int argc, char **argv)
 		    kid) == 0)
 			break;
 	if (i == json_array_size(keys)) {
-		complain("service account \"%s\" has no key %s", argv[optind],
+		cli_complain("service account \"%s\" has no key %s", argv[optind],
 		    kid);
 		goto out;
 	}
@@ -634,7 +619,7 @@ sa_key_change(const char *verb, int argc, char **argv)
 		json_object_set_new(k, "enabled",
 		    json_boolean(strcmp(verb, "enable") == 0));
 	if (util_json_write_file(path, sa, 0600, 0, &e) == -1) {
-		complain("%s", e.msg);
+		cli_complain("%s", e.msg);
 		rc = EXIT_USAGE;
 		goto out;
 	}

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "authn.h"
 #include "cmd_simulate.h"
 #include "config.h"
@@ -18,23 +19,7 @@
 #include "token.h"
 #include "util.h"
 
-#define EXIT_DENIED	1
-#define EXIT_USAGE	2
 
-static void
-complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-complain(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("regauthd: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 static int
 usage(void)
@@ -260,7 +245,7 @@ cmd_policy_simulate(int argc, char **argv)
 	scope_list_init(&scopes, 0);
 	if (ctx == NULL || results == NULL ||
 	    (scopev = calloc((size_t)argc + 1, sizeof(*scopev))) == NULL) {
-		complain("out of memory");
+		cli_complain("out of memory");
 		goto out;
 	}
 	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
@@ -279,7 +264,7 @@ cmd_policy_simulate(int argc, char **argv)
 			break;
 		case 'x':
 			if (add_context(ctx, optarg) == -1) {
-				complain("--context wants KEY=VALUE");
+				cli_complain("--context wants KEY=VALUE");
 				goto out;
 			}
 			break;
@@ -296,19 +281,19 @@ cmd_policy_simulate(int argc, char **argv)
 		goto out;
 	}
 	if ((cfg = config_load(dir, &e)) == NULL) {
-		complain("%s", e.msg);
+		cli_complain("%s", e.msg);
 		goto out;
 	}
 	memset(&id, 0, sizeof(id));
 	if (strcmp(who, "anonymous") != 0) {
 		if ((id.principal = config_principal(cfg, who)) == NULL) {
-			complain("principal \"%s\" not found (TYPE/NAME: "
+			cli_complain("principal \"%s\" not found (TYPE/NAME: "
 			    "user/alice, serviceaccount/ci; or anonymous)", who);
 			rc = EXIT_DENIED;
 			goto out;
 		}
 		if (!id.principal->enabled) {
-			complain("%s is disabled: the server refuses its "
+			cli_complain("%s is disabled: the server refuses its "
 			    "credentials", who);
 			rc = EXIT_DENIED;
 			goto out;
@@ -319,10 +304,10 @@ cmd_policy_simulate(int argc, char **argv)
 	}
 	if ((service = token_service(cfg, service, &e)) == NULL) {
 		if (cfg->nservices != 1 && strcmp(e.msg, "unknown service") != 0)
-			complain("--service required: %s serves several "
+			cli_complain("--service required: %s serves several "
 			    "services", dir);
 		else
-			complain("unknown service (configured: %s%s)",
+			cli_complain("unknown service (configured: %s%s)",
 			    cfg->services[0], cfg->nservices > 1 ? ", ..." : "");
 		rc = EXIT_DENIED;
 		goto out;
@@ -330,7 +315,7 @@ cmd_policy_simulate(int argc, char **argv)
 	scope_list_init(&scopes, (size_t)cfg->max_scopes);
 	for (i = 0; i < nscopes; i++)
 		if (scope_parse(&scopes, scopev[i], &e) == -1) {
-			complain("--scope %s: %s", scopev[i], e.msg);
+			cli_complain("--scope %s: %s", scopev[i], e.msg);
 			rc = EXIT_DENIED;
 			goto out;
 		}
@@ -348,7 +333,7 @@ cmd_policy_simulate(int argc, char **argv)
 			if (token_decide(cfg, &id, &rq, sc, sc->actions[k],
 			    json_object_size(ctx) > 0 ? ctx : NULL, &why,
 			    &e) == -1) {
-				complain("%s", e.msg);
+				cli_complain("%s", e.msg);
 				goto out;
 			}
 			snprintf(name, sizeof(name), "%s:%s:%s", sc->type,
@@ -359,7 +344,7 @@ cmd_policy_simulate(int argc, char **argv)
 			    policy_decision_name(why.result.decision),
 			    "statements", statements(cfg, &why));
 			if (r == NULL || json_array_append_new(results, r) == -1) {
-				complain("out of memory");
+				cli_complain("out of memory");
 				goto out;
 			}
 			all &= why.result.decision == POLICY_ALLOW;
@@ -374,7 +359,7 @@ cmd_policy_simulate(int argc, char **argv)
 		    "service", service, "allowed", all, "context", ctx,
 		    "results", results);
 		if (out == NULL || (s = json_dumps(out, JSON_COMPACT)) == NULL) {
-			complain("out of memory");
+			cli_complain("out of memory");
 			goto out;
 		}
 		printf("%s\n", s);
@@ -383,7 +368,7 @@ cmd_policy_simulate(int argc, char **argv)
 	rc = all ? 0 : EXIT_DENIED;
 out:
 	if (fflush(stdout) != 0 && rc != EXIT_USAGE) {
-		complain("stdout: write error");
+		cli_complain("stdout: write error");
 		rc = EXIT_USAGE;
 	}
 	json_decref(out);

@@ -19,6 +19,7 @@
 
 #include "regauth/wire.h"
 #include "authn.h"
+#include "cli.h"
 #include "cmd_policy.h"
 #include "cmd_repo.h"
 #include "cmd_sa.h"
@@ -29,8 +30,6 @@
 #include "policy/policy.h"
 #include "util.h"
 
-#define EXIT_DENIED	1
-#define EXIT_USAGE	2
 
 static void
 usage(void)
@@ -62,13 +61,13 @@ die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3),
 static void
 die(int code, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
-	fputs("regauthd: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	cli_complain("%s", msg);
 	exit(code);
 }
 
