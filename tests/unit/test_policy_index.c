@@ -4,8 +4,10 @@
  * patterns with '*', '?', variables, escapes and NotResource, Allow and
  * Deny, conditions, principals) and random requests, each decided with the
  * index and with every statement scanned (policy_index_disable), must give
- * the same decision and the same recorded statements. The glob's shortcuts
- * are checked against its definition.
+ * the same decision and the same recorded statements. The one-pass
+ * evaluation of the registry's actions is checked action by action against
+ * the reference, and the glob's shortcuts (and the compiled glob) against
+ * its definition.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -436,6 +438,141 @@ test_registry_equivalence(void **state)
 	assert_true(allow > 0);
 }
 
+/*
+ * The one-pass evaluation of a set of registry actions (registry.c's fast
+ * path): each action's result must be what the reference (indexes off,
+ * one policy_evaluate per action, every statement scanned) gives.
+ */
+static void
+test_ra_equivalence(void **state)
+{
+	struct policy_ref refs[4];
+	struct policy_request req;
+	struct policy_result out[RA_COUNT], ref;
+	char resource[1024];
+	size_t set, r, i, n, tries = 0, checks = 0, allow = 0, deny = 0;
+	unsigned mask, b;
+	json_t *ctx;
+	int a;
+
+	(void)state;
+	for (set = 0; set < 600; set++) {
+		int registry = rnd(2);
+
+		n = 1 + rnd(4);
+		for (i = 0; i < n; i++) {
+			refs[i].kind = (enum policy_kind)rnd(3);
+			refs[i].policy = gen_policy(refs[i].kind, registry,
+			    &tries);
+			refs[i].index = (int)i;
+		}
+		for (r = 0; r < 50; r++) {
+			memset(&req, 0, sizeof(req));
+			ctx = rnd(5) ? gen_context() : NULL;
+			if (registry && rnd(2))
+				snprintf(resource, sizeof(resource),
+				    "arn:regauth:registry:%s:%s:repository/%s%s",
+				    rnd(2) ? "reg" : "other", rnd(8) ? ACCT :
+				    "444455556666", rnd(2) ? "team-a/" :
+				    "team-", PICK(fills));
+			else
+				gen_request_resource(ctx, resource,
+				    sizeof(resource));
+			req.principal = PICK(principals);
+			req.resource = resource;
+			req.context = ctx;
+			req.account = ACCT;
+			mask = rnd(1u << RA_COUNT);
+			if (mask == 0)
+				mask = 1u << rnd(RA_COUNT);
+			policy_index_disable(0);
+			policy_evaluate_ra(refs, n, &req, mask, out);
+			policy_index_disable(1);
+			for (b = mask; b != 0; b &= b - 1) {
+				a = __builtin_ctz(b);
+				req.action = policy_ra_names[a];
+				policy_evaluate(refs, n, &req, &ref);
+				assert_same(&out[a], &ref);
+				checks++;
+				allow += ref.decision == POLICY_ALLOW;
+				deny += ref.decision == POLICY_DENY;
+			}
+			policy_index_disable(0);
+			json_decref(ctx);
+		}
+		for (i = 0; i < n; i++)
+			policy_free((struct policy *)refs[i].policy);
+	}
+	/*
+	 * Dense documents: more than POLICY_MAX_MATCHES statements apply to
+	 * each action, so the recorded ones are capped per action.
+	 */
+	for (set = 0; set < 200; set++) {
+		static const char *const dense[] = { "registry:*", "ecr:*",
+			"*", "registry:Pull", "ecr:Batch*", "ecr:*Image",
+			"registry:P*" };
+		struct policy_parse_opts opts = { ACCT, 1 };
+		struct err e;
+		json_t *doc, *stmts = json_array();
+		char sid[16];
+
+		n = 40 + rnd(40);
+		for (i = 0; i < n; i++) {
+			snprintf(sid, sizeof(sid), "D%zu", i);
+			json_array_append_new(stmts, json_pack("{s:s, s:s, s:s,"
+			    " s:s}", "Sid", sid, "Effect", rnd(40) == 0 ?
+			    "Deny" : "Allow", "Action", PICK(dense),
+			    "Resource", rnd(3) ? "*" : "repository/team-*"));
+		}
+		doc = json_pack("{s:s, s:o}", "Version", "2012-10-17",
+		    "Statement", stmts);
+		refs[0].kind = POLICY_IDENTITY;
+		refs[0].index = 0;
+		assert_non_null(refs[0].policy = policy_parse(doc,
+		    POLICY_IDENTITY, &opts, &e));
+		json_decref(doc);
+		memset(&req, 0, sizeof(req));
+		req.principal = principals[0];
+		req.resource = "arn:regauth:registry:reg:" ACCT
+		    ":repository/team-a/api";
+		req.account = ACCT;
+		mask = (1u << RA_COUNT) - 1;
+		policy_evaluate_ra(refs, 1, &req, mask, out);
+		policy_index_disable(1);
+		for (a = 0; a < RA_COUNT; a++) {
+			req.action = policy_ra_names[a];
+			policy_evaluate(refs, 1, &req, &ref);
+			assert_same(&out[a], &ref);
+			checks++;
+		}
+		policy_index_disable(0);
+		policy_free((struct policy *)refs[0].policy);
+	}
+	print_message("policy_evaluate_ra: %zu per-action results identical "
+	    "to the reference (%zu Allow, %zu Deny)\n", checks, allow, deny);
+	assert_true(allow > checks / 50 && deny > checks / 100);
+}
+
+/* RA_ actions are recognised ignoring case, and only as whole actions. */
+static void
+test_ra_lookup(void **state)
+{
+	int a;
+
+	(void)state;
+	for (a = 0; a < RA_COUNT; a++)
+		assert_int_equal(policy_ra_lookup(policy_ra_names[a]), a);
+	assert_int_equal(policy_ra_lookup("REGISTRY:pull"), RA_PULL);
+	assert_int_equal(policy_ra_lookup("ecr:batchgetimage"),
+	    RA_BATCH_GET_IMAGE);
+	assert_int_equal(policy_ra_lookup("registry:Pul"), -1);
+	assert_int_equal(policy_ra_lookup("registry:Pulls"), -1);
+	assert_int_equal(policy_ra_lookup("registry:Pull "), -1);
+	assert_int_equal(policy_ra_lookup("s3:GetObject"), -1);
+	assert_int_equal(policy_ra_lookup(""), -1);
+	assert_int_equal(policy_ra_lookup(NULL), -1);
+}
+
 struct collect {
 	size_t	ids[64];
 	size_t	n;
@@ -546,15 +683,20 @@ ref_glob(const char *p, const char *s, int icase)
 	return a == b && ref_glob(p + 1, s + 1, icase);
 }
 
-/* policy_glob (with its shortcuts) against the definition. */
+/*
+ * policy_glob (with its shortcuts) and the compiled glob of resource
+ * patterns and glob sets (policy_cglob_match) against the definition.
+ */
 static void
 test_glob_reference(void **state)
 {
 	static const char pchars[] = "ab:/*?\\A";
 	static const char schars[] = "ab:/*?\\A";
+	struct policy_arena arena = { NULL };
+	struct policy_cglob cg;
 	char pat[16], str[16];
-	size_t i, n, checks, hits = 0;
-	int icase;
+	size_t i, n, checks, hits = 0, compiled = 0;
+	int icase, want;
 
 	(void)state;
 	for (checks = 0; checks < 300000; checks++) {
@@ -567,12 +709,22 @@ test_glob_reference(void **state)
 			str[i] = schars[rnd(sizeof(schars) - 1)];
 		str[n] = '\0';
 		icase = (int)rnd(2);
-		assert_int_equal(policy_glob(pat, str, icase),
-		    ref_glob(pat, str, icase));
-		hits += (size_t)ref_glob(pat, str, icase);
+		want = ref_glob(pat, str, icase);
+		assert_int_equal(policy_glob(pat, str, icase), want);
+		hits += (size_t)want;
+		if (icase)
+			continue;
+		assert_int_equal(policy_cglob_compile(&arena, pat, strlen(pat),
+		    &cg), 0);
+		assert_int_equal(policy_cglob_match(&cg, str, strlen(str)),
+		    want);
+		compiled++;
+		if (compiled % 1000 == 0)
+			policy_arena_release(&arena);
 	}
+	policy_arena_release(&arena);
 	print_message("policy_glob: %zu random globs as defined (%zu "
-	    "matches)\n", checks, hits);
+	    "matches), %zu of them compiled too\n", checks, hits, compiled);
 }
 
 int
@@ -581,6 +733,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_random_equivalence),
 		cmocka_unit_test(test_registry_equivalence),
+		cmocka_unit_test(test_ra_equivalence),
+		cmocka_unit_test(test_ra_lookup),
 		cmocka_unit_test(test_globset_equivalence),
 		cmocka_unit_test(test_glob_reference),
 	};

@@ -28,6 +28,13 @@
  * (struct policy_index_req; registry.c keeps the resource's across the
  * evaluations of a scope) for every document and every level. Everything
  * lives in the policy's arena.
+ *
+ * A second index serves the registry's own actions (RA_, internal.h): the
+ * same L1/L2 tables keyed by resource alone, over the statements matching
+ * one of them, each list carrying the union of its statements' RA_ masks.
+ * A registry decision walks it once per document for all the IAM actions
+ * of its scope action (policy_index_begin_ra) and skips the lists for none
+ * of them; the statement's own mask then filters exactly.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,6 +53,13 @@
  * 4 (na + nr) + CROSS_SLACK of them it is keyed by its actions alone.
  */
 #define CROSS_SLACK	64
+/*
+ * The RA_ index pays from more statements: without it a statement costs a
+ * load of its amask, and only those for the request's actions are matched.
+ */
+#ifndef RA_INDEX_MIN_STMTS
+#define RA_INDEX_MIN_STMTS	16
+#endif
 
 static int index_off;
 
@@ -55,6 +69,12 @@ policy_index_disable(int off)
 	index_off = off != 0;
 }
 
+int
+policy_index_off(void)
+{
+	return index_off;
+}
+
 struct ix_slot {
 	const char	*key;		/* NULL: empty slot */
 	uint32_t	 len;
@@ -62,26 +82,37 @@ struct ix_slot {
 	const void	*val;
 };
 
+/*
+ * A lookup compares the key itself only when two keys of the table share
+ * a hash (`verify`): otherwise a probe that matches the hash and length
+ * is the key, or a string no key equals, which only adds candidates that
+ * the evaluation then matches exactly (the index may list too much, never
+ * too little). That saves touching the key, one cache miss per hit.
+ */
 struct ix_table {
 	struct ix_slot	*slots;
 	uint32_t	 mask, nlens;
+	int		 verify;
 	uint32_t	*lens;		/* distinct key lengths, ascending */
 	uint64_t	*pows;		/* HASH_BASE ** lens[i] */
 };
 
-struct ix_ids {
-	const uint32_t	*ids;		/* ascending */
+struct ix_ids {				/* one allocation: the ids follow */
 	uint32_t	 n;
+	unsigned	 amask;		/* union of the statements' amask */
+	uint32_t	 ids[];		/* ascending */
 };
 
 struct ix_rbucket {			/* one L1 */
 	uint32_t	 len;		/* of L1 */
-	struct ix_ids	 plain;		/* patterns without L2 */
+	const struct ix_ids *plain;	/* patterns without L2; may be NULL */
 	struct ix_table	 colon;		/* L2 -> struct ix_ids */
 };
 
 struct policy_index {
 	struct ix_table	 actions;	/* key -> struct ix_table (L1 -> rbucket) */
+	int		 has_ra;
+	struct ix_table	 ra;		/* L1 -> rbucket: statements with amask */
 };
 
 /* h(s) = sum s[i] * BASE ** (n - 1 - i), modulo 2 ** 64. */
@@ -141,6 +172,8 @@ tab_get(const struct ix_table *t, uint64_t h, const char *s, uint32_t len,
 			return NULL;
 		if (sl->hash != h || sl->len != len)
 			continue;
+		if (!t->verify)
+			return sl;
 		if (!icase) {
 			if (memcmp(sl->key, s, len) == 0)
 				return sl;
@@ -235,8 +268,11 @@ tab_put(struct ix_table *t, const char *key, uint32_t len, const void *val)
 	uint64_t h = hash_bytes(key, len);
 	uint32_t i = (uint32_t)((h * HASH_MIX) >> 32) & t->mask;
 
-	while (t->slots[i].key != NULL)
+	while (t->slots[i].key != NULL) {
+		if (t->slots[i].hash == h && t->slots[i].len == len)
+			t->verify = 1;	/* same hash, same start */
 		i = (i + 1) & t->mask;
+	}
 	t->slots[i].key = key;
 	t->slots[i].len = len;
 	t->slots[i].hash = h;
@@ -490,27 +526,30 @@ out:
 }
 
 /* Statement numbers of v[lo..hi) (sorted, duplicates already gone). */
-static int
-make_ids(struct policy_arena *ar, const struct ix_entry *v, size_t lo,
-    size_t hi, struct ix_ids *ids)
+static struct ix_ids *
+make_ids(struct policy *p, const struct ix_entry *v, size_t lo, size_t hi)
 {
-	uint32_t *out;
+	struct ix_ids *ids;
 	size_t i;
 
-	if ((out = policy_arena_alloc(ar, (hi - lo) * sizeof(*out))) == NULL)
-		return -1;
-	for (i = lo; i < hi; i++)
-		out[i - lo] = v[i].stmt;
-	ids->ids = out;
+	if ((ids = policy_arena_alloc(&p->arena, sizeof(*ids) + (hi - lo) *
+	    sizeof(ids->ids[0]))) == NULL)
+		return NULL;
+	ids->amask = 0;
+	for (i = lo; i < hi; i++) {
+		ids->ids[i - lo] = v[i].stmt;
+		ids->amask |= p->stmts[v[i].stmt].amask;
+	}
 	ids->n = (uint32_t)(hi - lo);
-	return 0;
+	return ids;
 }
 
 /* Entries [lo, hi) share the action key and L1. */
 static int
-build_rbucket(struct policy_arena *ar, const struct ix_entry *v, size_t lo,
+build_rbucket(struct policy *p, const struct ix_entry *v, size_t lo,
     size_t hi, struct ix_rbucket *rb)
 {
+	struct policy_arena *ar = &p->arena;
 	struct ix_ids *ids;
 	size_t i, g, ng = 0;
 
@@ -518,7 +557,7 @@ build_rbucket(struct policy_arena *ar, const struct ix_entry *v, size_t lo,
 	rb->len = v[lo].r1.len;
 	for (i = lo; i < hi && v[i].r2.s == NULL; i++)
 		;
-	if (i > lo && make_ids(ar, v, lo, i, &rb->plain) == -1)
+	if (i > lo && (rb->plain = make_ids(p, v, lo, i)) == NULL)
 		return -1;
 	lo = i;
 	for (i = lo; i < hi; i++)
@@ -530,8 +569,7 @@ build_rbucket(struct policy_arena *ar, const struct ix_entry *v, size_t lo,
 	for (g = lo; g < hi; g = i) {
 		for (i = g + 1; i < hi && key_cmp(&v[i].r2, &v[g].r2) == 0; i++)
 			;
-		if ((ids = policy_arena_alloc(ar, sizeof(*ids))) == NULL ||
-		    make_ids(ar, v, g, i, ids) == -1)
+		if ((ids = make_ids(p, v, g, i)) == NULL)
 			return -1;
 		tab_put(&rb->colon, v[g].r2.s, v[g].r2.len, ids);
 	}
@@ -541,9 +579,10 @@ build_rbucket(struct policy_arena *ar, const struct ix_entry *v, size_t lo,
 
 /* Entries [lo, hi) share the action key: a table of L1. */
 static int
-build_restab(struct policy_arena *ar, const struct ix_entry *v, size_t lo,
+build_restab(struct policy *p, const struct ix_entry *v, size_t lo,
     size_t hi, struct ix_table *t)
 {
+	struct policy_arena *ar = &p->arena;
 	struct ix_rbucket *rb;
 	size_t i, g, ng = 0;
 
@@ -555,7 +594,7 @@ build_restab(struct policy_arena *ar, const struct ix_entry *v, size_t lo,
 		for (i = g + 1; i < hi && key_cmp(&v[i].r1, &v[g].r1) == 0; i++)
 			;
 		if ((rb = policy_arena_alloc(ar, sizeof(*rb))) == NULL ||
-		    build_rbucket(ar, v, g, i, rb) == -1)
+		    build_rbucket(p, v, g, i, rb) == -1)
 			return -1;
 		tab_put(t, v[g].r1.s, v[g].r1.len, rb);
 	}
@@ -563,9 +602,43 @@ build_restab(struct policy_arena *ar, const struct ix_entry *v, size_t lo,
 	return 0;
 }
 
+/* Every resource key of statement `k`, for the RA_ index. */
+static int
+stmt_ra_entries(struct policy *p, uint32_t k, struct entries *es)
+{
+	const struct policy_stmt *st = &p->stmts[k];
+	struct ix_key any = { "", 0 }, none = { NULL, 0 }, r1, r2;
+	size_t j;
+
+	if (st->amask == 0)
+		return 0;
+	if (!st->has_resource || st->not_resource)
+		return push(es, any, any, none, k);
+	for (j = 0; j < st->nresources; j++) {
+		resource_keys(&st->resources[j], &r1, &r2);
+		if (push(es, any, r1, r2, k) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+sort_unique(struct entries *es)
+{
+	size_t i, o;
+
+	if (es->n > 0)
+		qsort(es->v, es->n, sizeof(*es->v), entry_cmp);
+	for (i = 0, o = 0; i < es->n; i++)
+		if (o == 0 || entry_cmp(&es->v[o - 1], &es->v[i]) != 0)
+			es->v[o++] = es->v[i];
+	es->n = o;
+}
+
 /*
- * Build p->index once the statements are parsed (policy_parse). Small
- * documents get none. -1 with `e` set when out of memory.
+ * Build p->index once the statements are parsed and prepared
+ * (policy_parse): the index by action and resource, and the RA_ index by
+ * resource. Small documents get none. -1 with `e` set when out of memory.
  */
 int
 policy_index_build(struct policy *p, struct err *e)
@@ -574,36 +647,43 @@ policy_index_build(struct policy *p, struct err *e)
 	struct policy_index *ix;
 	struct entries es = { NULL, 0, 0 };
 	struct ix_table *rt;
-	size_t i, g, o, ng = 0;
+	size_t i, g, ng = 0;
 	int rc = -1;
 
 	p->index = NULL;
 	if (p->nstmts < INDEX_MIN_STMTS || p->nstmts > UINT32_MAX)
 		return 0;
+	if ((ix = policy_arena_alloc(ar, sizeof(*ix))) == NULL)
+		goto out;
+	memset(ix, 0, sizeof(*ix));
 	for (i = 0; i < p->nstmts; i++)
 		if (stmt_entries(p, (uint32_t)i, &es) == -1)
 			goto out;
-	if (es.n > 0)
-		qsort(es.v, es.n, sizeof(*es.v), entry_cmp);
-	for (i = 0, o = 0; i < es.n; i++)
-		if (o == 0 || entry_cmp(&es.v[o - 1], &es.v[i]) != 0)
-			es.v[o++] = es.v[i];
-	es.n = o;
+	sort_unique(&es);
 	for (i = 0; i < es.n; i++)
 		ng += i == 0 || key_cmp(&es.v[i].a, &es.v[i - 1].a) != 0;
-	if ((ix = policy_arena_alloc(ar, sizeof(*ix))) == NULL ||
-	    tab_init(ar, &ix->actions, ng) == -1)
+	if (tab_init(ar, &ix->actions, ng) == -1)
 		goto out;
 	for (g = 0; g < es.n; g = i) {
 		for (i = g + 1; i < es.n && key_cmp(&es.v[i].a, &es.v[g].a) ==
 		    0; i++)
 			;
 		if ((rt = policy_arena_alloc(ar, sizeof(*rt))) == NULL ||
-		    build_restab(ar, es.v, g, i, rt) == -1)
+		    build_restab(p, es.v, g, i, rt) == -1)
 			goto out;
 		tab_put(&ix->actions, es.v[g].a.s, es.v[g].a.len, rt);
 	}
 	tab_seal(&ix->actions);
+	es.n = 0;
+	if (p->nstmts >= RA_INDEX_MIN_STMTS) {
+		for (i = 0; i < p->nstmts; i++)
+			if (stmt_ra_entries(p, (uint32_t)i, &es) == -1)
+				goto out;
+		sort_unique(&es);
+		if (build_restab(p, es.v, 0, es.n, &ix->ra) == -1)
+			goto out;
+		ix->has_ra = 1;
+	}
 	p->index = ix;
 	rc = 0;
 out:
@@ -616,13 +696,46 @@ out:
 static int
 add_cursor(struct policy_index_iter *it, const struct ix_ids *ids)
 {
-	if (ids->n == 0)
+	if (ids == NULL || ids->n == 0)
 		return 0;
 	if (it->nc == POLICY_INDEX_CURSORS)
 		return -1;
 	it->c[it->nc].ids = ids->ids;
 	it->c[it->nc].end = ids->ids + ids->n;
 	it->nc++;
+	return 0;
+}
+
+/* The candidate lists of the RA_ index for the actions of `amask`. */
+static int
+gather_ra(struct policy_index_iter *it, const struct ix_table *t,
+    const struct policy_index_req *q, unsigned amask)
+{
+	const struct ix_slot *rs, *cs;
+	const struct ix_rbucket *rb;
+	const struct ix_ids *ids;
+	struct ix_walk rw, cw;
+	size_t i;
+
+	walk_init(&rw, t, q->resource, q->rh, 0, q->rlen, 0);
+	while ((rs = walk_next(&rw)) != NULL) {
+		rb = rs->val;
+		if (rb->plain != NULL && (rb->plain->amask & amask) &&
+		    add_cursor(it, rb->plain) == -1)
+			return -1;
+		for (i = 0; i < q->ncolons && rb->colon.nlens > 0; i++) {
+			if (q->colons[i] < rb->len)
+				continue;
+			walk_init(&cw, &rb->colon, q->resource, q->rh,
+			    q->colons[i], q->rlen, 0);
+			while ((cs = walk_next(&cw)) != NULL) {
+				ids = cs->val;
+				if ((ids->amask & amask) &&
+				    add_cursor(it, ids) == -1)
+					return -1;
+			}
+		}
+	}
 	return 0;
 }
 
@@ -641,7 +754,7 @@ gather(struct policy_index_iter *it, const struct policy_index *ix,
 		walk_init(&rw, as->val, q->resource, q->rh, 0, q->rlen, 0);
 		while ((rs = walk_next(&rw)) != NULL) {
 			rb = rs->val;
-			if (add_cursor(it, &rb->plain) == -1)
+			if (add_cursor(it, rb->plain) == -1)
 				return -1;
 			for (i = 0; i < q->ncolons && rb->colon.nlens > 0;
 			    i++) {
@@ -679,8 +792,10 @@ policy_index_req_action(struct policy_index_req *q, const char *action)
 }
 
 static int
-req_ready(struct policy_index_req *q)
+req_ready_resource(struct policy_index_req *q)
 {
+	const unsigned char *r;
+	const char *c, *end;
 	uint64_t h = 0;
 	size_t i;
 
@@ -690,18 +805,27 @@ req_ready(struct policy_index_req *q)
 		if (q->rlen > POLICY_INDEX_RMAX)
 			return 0;	/* too long for the buffer: scan */
 		q->ncolons = 0;
-		q->rh[0] = 0;
-		for (i = 0; i < q->rlen; i++) {
-			unsigned char c = (unsigned char)q->resource[i];
-			q->rh[i + 1] = h = h * HASH_BASE + c;
-			if (c != ':')
-				continue;
+		end = q->resource + q->rlen;
+		for (c = q->resource; (c = memchr(c, ':', (size_t)(end - c))) !=
+		    NULL; c++) {
 			if (q->ncolons == POLICY_INDEX_COLONS)
 				return 0;
-			q->colons[q->ncolons++] = (uint32_t)i;
+			q->colons[q->ncolons++] = (uint32_t)(c - q->resource);
 		}
+		r = (const unsigned char *)q->resource;
+		q->rh[0] = 0;
+		for (i = 0; i < q->rlen; i++)
+			q->rh[i + 1] = h = h * HASH_BASE + r[i];
 		q->rstate = 1;
 	}
+	return q->rstate == 1;
+}
+
+static int
+req_ready(struct policy_index_req *q)
+{
+	if (!req_ready_resource(q))
+		return 0;
 	if (q->astate == 0) {
 		q->astate = 2;
 		q->alen = strlen(q->action);
@@ -733,34 +857,27 @@ policy_index_begin(struct policy_index_iter *it, const struct policy *p,
 	it->scan = 0;
 }
 
-/* The next statement number into *k; 0 when there is none. */
-int
-policy_index_next(struct policy_index_iter *it, size_t *k)
+/*
+ * The same for the actions of `amask` (RA_ bits), from the RA_ index:
+ * every statement that may apply to one of them, each once, in statement
+ * order.
+ */
+void
+policy_index_begin_ra(struct policy_index_iter *it, const struct policy *p,
+    struct policy_index_req *q, unsigned amask)
 {
-	uint32_t min;
-	size_t i;
-
-	if (it->scan) {
-		if (it->k >= it->n)
-			return 0;
-		*k = it->k++;
-		return 1;
+	it->k = 0;
+	it->n = p->nstmts;
+	it->nc = 0;
+	it->scan = 1;
+	if (p->index == NULL || !p->index->has_ra || index_off ||
+	    !req_ready_resource(q))
+		return;
+	if (gather_ra(it, &p->index->ra, q, amask) == -1) {
+		it->nc = 0;
+		return;		/* too many buckets: scan */
 	}
-	if (it->nc == 0)
-		return 0;
-	min = *it->c[0].ids;
-	for (i = 1; i < it->nc; i++)
-		if (*it->c[i].ids < min)
-			min = *it->c[i].ids;
-	for (i = 0; i < it->nc; ) {
-		if (*it->c[i].ids == min && ++it->c[i].ids == it->c[i].end) {
-			it->c[i] = it->c[--it->nc];
-			continue;
-		}
-		i++;
-	}
-	*k = min;
-	return 1;
+	it->scan = 0;
 }
 
 /*
@@ -771,8 +888,9 @@ policy_index_next(struct policy_index_iter *it, size_t *k)
 #define GLOBSET_MAX 512
 
 struct gs_pat {
-	const char	*glob;
-	size_t		 id;
+	const char		*glob;
+	struct policy_cglob	 cg;
+	size_t			 id;
 };
 
 struct policy_globset {
@@ -815,7 +933,6 @@ policy_globset_new(const char *const *patterns, const size_t *ids, size_t n,
 	struct policy_globset *g = NULL, *ret = NULL;
 	struct gs_sort *v = NULL;
 	struct ix_ids *list;
-	uint32_t *out;
 	size_t i, j, k, ng = 0;
 
 	if (n > UINT32_MAX) {
@@ -835,7 +952,9 @@ policy_globset_new(const char *const *patterns, const size_t *ids, size_t n,
 	for (i = 0; i < n; i++) {
 		if ((g->pats[i].glob = policy_arena_strdup(&g->arena,
 		    patterns[v[i].order])) == NULL ||
-		    glob_prefix(&g->arena, g->pats[i].glob, 0, &v[i].key) == -1)
+		    glob_prefix(&g->arena, g->pats[i].glob, 0, &v[i].key) == -1 ||
+		    policy_cglob_compile(&g->arena, g->pats[i].glob,
+		    strlen(g->pats[i].glob), &g->pats[i].cg) == -1)
 			goto nomem;
 		g->pats[i].id = v[i].id;
 		v[i].order = i;		/* now: the place in g->pats */
@@ -850,14 +969,13 @@ policy_globset_new(const char *const *patterns, const size_t *ids, size_t n,
 		for (j = i + 1; j < n && key_cmp(&v[j].key, &v[i].key) == 0;
 		    j++)
 			;
-		if ((list = policy_arena_alloc(&g->arena, sizeof(*list))) ==
-		    NULL || (out = policy_arena_alloc(&g->arena, (j - i) *
-		    sizeof(*out))) == NULL)
+		if ((list = policy_arena_alloc(&g->arena, sizeof(*list) +
+		    (j - i) * sizeof(list->ids[0]))) == NULL)
 			goto nomem;
 		for (k = i; k < j; k++)
-			out[k - i] = (uint32_t)v[k].order;
-		list->ids = out;
+			list->ids[k - i] = (uint32_t)v[k].order;
 		list->n = (uint32_t)(j - i);
+		list->amask = 0;
 		tab_put(&g->tab, v[i].key.s, v[i].key.len, list);
 	}
 	tab_seal(&g->tab);
@@ -911,7 +1029,7 @@ policy_globset_match(const struct policy_globset *g, const char *s,
 	while (policy_index_next(&it, &k)) {
 		if (have && g->pats[k].id == last)
 			continue;
-		if (!policy_glob(g->pats[k].glob, s, 0))
+		if (!policy_cglob_match(&g->pats[k].cg, s, n))
 			continue;
 		have = 1;
 		last = g->pats[k].id;

@@ -44,6 +44,7 @@ struct policy_tmpl {
 	const char		*raw;	/* when nparts == 0: the text as written */
 	size_t			 rawlen;
 	const char		*glob;	/* when nparts == 0: raw in glob form */
+	size_t			 globlen;	/* when nparts == 0 */
 	struct policy_tpart	*parts;
 	size_t			 nparts;	/* > 0 when variables appear */
 };
@@ -69,6 +70,39 @@ const json_t *policy_ctx_get(const json_t *ctx, const char *key);
 int policy_glob(const char *pat, const char *s, int icase);
 int policy_glob_n(const char *pat, size_t plen, const char *s, size_t slen,
     int icase);
+
+/*
+ * A glob (glob form, case-sensitive) compiled to match many strings: its
+ * literal head, then literal runs (escapes resolved), runs of '?' and
+ * '*'. policy_cglob_match(g, s, n) == policy_glob_n(glob, len, s, n, 0).
+ */
+enum policy_gseg_kind {
+	GSEG_LIT,		/* s[0..len) */
+	GSEG_ONE,		/* len times '?' */
+	GSEG_STAR,
+};
+
+struct policy_gseg {
+	enum policy_gseg_kind	 kind;
+	uint32_t		 len;
+	const char		*s;
+};
+
+struct policy_cglob {
+	int			 vars;		/* not compiled: has variables */
+	const char		*head;		/* leading literal */
+	size_t			 headlen;
+	size_t			 minlen;	/* shortest string matched */
+	struct policy_gseg	*segs;		/* after the head */
+	size_t			 nsegs;
+	size_t			 last_star;	/* index in segs; SIZE_MAX: none */
+	size_t			 taillen;	/* length matched after it */
+};
+
+int policy_cglob_compile(struct policy_arena *a, const char *glob,
+    size_t len, struct policy_cglob *g);
+int policy_cglob_match(const struct policy_cglob *g, const char *s,
+    size_t n);
 
 struct policy_action {
 	const char	*service;	/* glob form, lower-case; NULL for "*" */
@@ -178,8 +212,40 @@ int policy_cond_parse_value(struct policy_arena *a, enum policy_cop op,
 int policy_cond_eval(const struct policy_cond *c, const json_t *ctx);
 int policy_cop_allows_vars(enum policy_cop op);
 
+/*
+ * The registry's IAM actions (POLICY.md "Registry requests"), numbered so
+ * that a statement can carry the set it matches as a bit mask computed at
+ * parse time (struct policy_stmt's amask): deciding one of them needs no
+ * action glob, and a scope action's whole set is decided in one pass.
+ */
+enum policy_ra {
+	RA_PULL,		/* registry:Pull */
+	RA_PUSH,
+	RA_DELETE,
+	RA_CATALOG,
+	RA_BATCH_GET_IMAGE,	/* ecr:BatchGetImage */
+	RA_GET_DOWNLOAD_URL,
+	RA_BATCH_CHECK_LAYER,
+	RA_INITIATE_UPLOAD,
+	RA_UPLOAD_PART,
+	RA_COMPLETE_UPLOAD,
+	RA_PUT_IMAGE,
+	RA_BATCH_DELETE_IMAGE,
+	RA_COUNT
+};
+
+extern const char *const policy_ra_names[RA_COUNT];
+
+/* The RA_ number of `action` (ASCII case ignored, as matching does), or -1. */
+int policy_ra_lookup(const char *action);
+
+/* Statement flags (struct policy_stmt's flags), set at parse time. */
+#define STMT_RES_ANY	0x1	/* Resource matches every request resource */
+
 /* The parsed form of a document. */
 struct policy_stmt {
+	uint16_t		 amask;		/* RA_ actions matched (1 << RA_) */
+	uint16_t		 flags;		/* STMT_ */
 	int			 deny;
 	const char		*sid;
 	int			 not_action;
@@ -188,6 +254,7 @@ struct policy_stmt {
 	int			 has_resource;
 	int			 not_resource;
 	struct policy_tmpl	*resources;
+	struct policy_cglob	*rcg;		/* resources compiled, side by side */
 	size_t			 nresources;
 	int			 has_principal;
 	int			 not_principal;
@@ -196,6 +263,12 @@ struct policy_stmt {
 	struct policy_cond	*conds;
 	size_t			 nconds;
 };
+
+/*
+ * Precompute amask and flags of every statement and compile its resource
+ * patterns (policy_parse). -1 when out of memory.
+ */
+int policy_prepare(struct policy *p);
 
 struct policy {
 	struct policy_arena	 arena;
@@ -217,6 +290,12 @@ struct policy {
  *	while (policy_index_next(&it, &k)) ...
  * (every statement when the document has no index). The request's hashes
  * are computed once, when a document with an index first needs them.
+ * Requests for RA_ actions use the document's second index, by resource
+ * alone, whose lists carry the RA_ actions of their statements:
+ *	policy_index_begin_ra(&it, p, &q, amask);	(per document)
+ * lists, once for all the actions of `amask`, the statements that may
+ * apply to one of them (statements matching none of them may be listed;
+ * callers test amask).
  */
 struct policy_index;
 int policy_index_build(struct policy *p, struct err *e);
@@ -248,16 +327,66 @@ void policy_index_req_init(struct policy_index_req *q, const char *resource);
 void policy_index_req_action(struct policy_index_req *q, const char *action);
 void policy_index_begin(struct policy_index_iter *it, const struct policy *p,
     struct policy_index_req *q);
-int policy_index_next(struct policy_index_iter *it, size_t *k);
+void policy_index_begin_ra(struct policy_index_iter *it,
+    const struct policy *p, struct policy_index_req *q, unsigned amask);
+/* policy_index_disable's setting: 1 when every fast path is off. */
+int policy_index_off(void);
+
+/* The next statement number into *k; 0 when there is none. */
+static inline int
+policy_index_next(struct policy_index_iter *it, size_t *k)
+{
+	uint32_t min;
+	size_t i;
+
+	if (it->scan) {
+		if (it->k >= it->n)
+			return 0;
+		*k = it->k++;
+		return 1;
+	}
+	if (it->nc == 1) {
+		*k = *it->c[0].ids;
+		if (++it->c[0].ids == it->c[0].end)
+			it->nc = 0;
+		return 1;
+	}
+	if (it->nc == 0)
+		return 0;
+	min = *it->c[0].ids;
+	for (i = 1; i < it->nc; i++)
+		if (*it->c[i].ids < min)
+			min = *it->c[i].ids;
+	for (i = 0; i < it->nc; ) {
+		if (*it->c[i].ids == min && ++it->c[i].ids == it->c[i].end) {
+			it->c[i] = it->c[--it->nc];
+			continue;
+		}
+		i++;
+	}
+	*k = min;
+	return 1;
+}
 
 /*
  * policy_evaluate with the request's index state `q` (policy_index_req_init
  * on req->resource), kept across the evaluations of one resource
- * (registry.c).
+ * (registry.c's reference path).
  */
 enum policy_decision policy_evaluate_req(const struct policy_ref *set,
     size_t n, const struct policy_request *req, struct policy_result *res,
     struct policy_index_req *q);
+
+/*
+ * Decide every RA_ action of `amask` at once (req->action is ignored): one
+ * pass over the candidate statements of each document, each statement
+ * matched against the resource, principal and conditions once; out[a]
+ * receives exactly what policy_evaluate gives for action a, for each a in
+ * amask (other entries are left alone).
+ */
+void policy_evaluate_ra(const struct policy_ref *set, size_t n,
+    const struct policy_request *req, unsigned amask,
+    struct policy_result *out);
 
 /* Shortest decimal text of a JSON real that reads back the same. */
 const char *policy_real_text(double d, char *buf, size_t cap);

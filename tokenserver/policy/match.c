@@ -116,6 +116,182 @@ mismatch:
 	return pi == plen;
 }
 
+/*
+ * Compile glob-form `glob` (len bytes) into `g`, in the arena: the same
+ * reading as policy_glob_n's (a '\\' quotes the next byte; a final one is
+ * itself). -1 when out of memory.
+ */
+int
+policy_cglob_compile(struct policy_arena *a, const char *glob, size_t len,
+    struct policy_cglob *g)
+{
+	struct policy_gseg *segs;
+	size_t i, n = 0, o = 0, max = 1;
+	char *lit, prev = 0, k;
+
+	/* Room: a segment where the kind changes (at most). */
+	for (i = 0; i < len; i++) {
+		k = glob[i] == '*' || glob[i] == '?' ? glob[i] : 'l';
+		if (glob[i] == POLICY_GLOB_ESC)
+			i++;
+		max += k != prev;
+		prev = k;
+	}
+	memset(g, 0, sizeof(*g));
+	g->last_star = SIZE_MAX;
+	if ((segs = policy_arena_alloc(a, max * sizeof(*segs))) == NULL ||
+	    (lit = policy_arena_alloc(a, len + 1)) == NULL)
+		return -1;
+	i = 0;
+	while (i < len) {
+		char c = glob[i];
+
+		if (c == '*') {
+			if (n == 0 || segs[n - 1].kind != GSEG_STAR) {
+				segs[n].kind = GSEG_STAR;
+				segs[n].len = 0;
+				segs[n].s = NULL;
+				g->last_star = n++;
+			}
+			i++;
+			continue;
+		}
+		if (c == '?') {
+			if (n == 0 || segs[n - 1].kind != GSEG_ONE) {
+				segs[n].kind = GSEG_ONE;
+				segs[n].len = 0;
+				segs[n].s = NULL;
+				n++;
+			}
+			segs[n - 1].len++;
+			g->minlen++;
+			i++;
+			continue;
+		}
+		if (c == POLICY_GLOB_ESC && i + 1 < len)
+			c = glob[++i];
+		if (n == 0 || segs[n - 1].kind != GSEG_LIT) {
+			segs[n].kind = GSEG_LIT;
+			segs[n].len = 0;
+			segs[n].s = lit + o;
+			n++;
+		}
+		lit[o++] = c;
+		segs[n - 1].len++;
+		g->minlen++;
+		i++;
+	}
+	lit[o] = '\0';
+	/* The head: a leading literal run. */
+	if (n > 0 && segs[0].kind == GSEG_LIT) {
+		g->head = segs[0].s;
+		g->headlen = segs[0].len;
+		segs++;
+		n--;
+		if (g->last_star != SIZE_MAX)
+			g->last_star--;
+	} else {
+		g->head = lit;
+		g->headlen = 0;
+	}
+	g->segs = segs;
+	g->nsegs = n;
+	if (g->last_star != SIZE_MAX)
+		for (i = g->last_star + 1; i < n; i++)
+			g->taillen += segs[i].len;
+	return 0;
+}
+
+/* Segments without a '*' against s, which has exactly their length. */
+static int
+fixed_match(const struct policy_gseg *g, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (g[i].kind == GSEG_LIT && memcmp(g[i].s, s, g[i].len) != 0)
+			return 0;
+		s += g[i].len;
+	}
+	return 1;
+}
+
+/* Where a match may go on after a '*' followed by `next`: as star_seek. */
+static size_t
+seg_seek(const struct policy_gseg *next, const char *s, size_t slen,
+    size_t from)
+{
+	const char *q;
+
+	if (from > slen)
+		return SIZE_MAX;
+	if (next->kind != GSEG_LIT)
+		return from;
+	if (from >= slen ||
+	    (q = memchr(s + from, next->s[0], slen - from)) == NULL)
+		return SIZE_MAX;
+	return (size_t)(q - s);
+}
+
+/*
+ * policy_glob_n's algorithm a run at a time: backtracking to the last '*'
+ * only; after the last '*' the rest has a fixed length, so it can only
+ * match at the end of `s`.
+ */
+int
+policy_cglob_match(const struct policy_cglob *g, const char *s, size_t slen)
+{
+	const struct policy_gseg *sg = g->segs;
+	size_t n = g->nsegs, i = 0, si, star_i = SIZE_MAX, star_si = 0;
+
+	if (slen < g->minlen || memcmp(g->head, s, g->headlen) != 0)
+		return 0;
+	si = g->headlen;
+	for (;;) {
+		if (i == n) {
+			if (si == slen)
+				return 1;
+			goto fail;
+		}
+		switch (sg[i].kind) {
+		case GSEG_STAR:
+			if (i == g->last_star)
+				return slen - si >= g->taillen &&
+				    fixed_match(sg + i + 1, n - i - 1,
+				    s + slen - g->taillen);
+			star_i = ++i;
+			if ((star_si = seg_seek(&sg[i], s, slen, si)) ==
+			    SIZE_MAX)
+				return 0;
+			si = star_si;
+			continue;
+		case GSEG_ONE:
+			if (slen - si >= sg[i].len) {
+				si += sg[i].len;
+				i++;
+				continue;
+			}
+			goto fail;
+		case GSEG_LIT:
+			if (slen - si >= sg[i].len &&
+			    memcmp(sg[i].s, s + si, sg[i].len) == 0) {
+				si += sg[i].len;
+				i++;
+				continue;
+			}
+			goto fail;
+		}
+fail:
+		if (star_i == SIZE_MAX)
+			return 0;
+		if ((star_si = seg_seek(&sg[star_i], s, slen, star_si + 1)) ==
+		    SIZE_MAX)
+			return 0;
+		si = star_si;
+		i = star_i;
+	}
+}
+
 int
 policy_glob(const char *pat, const char *s, int icase)
 {

@@ -980,6 +980,10 @@ policy_parse_diag(const json_t *doc, enum policy_kind kind,
 		for (j = 0; j < st->nresources; j++)
 			p->uses_context |= st->resources[j].nparts > 0;
 	}
+	if (policy_prepare(p) == -1) {
+		err_set(e, "out of memory");
+		goto out;
+	}
 	if (policy_index_build(p, e) == -1)
 		goto out;
 	ret = p;

@@ -186,8 +186,9 @@ size_t policy_globset_match(const struct policy_globset *g, const char *s,
 
 /*
  * For tests and benchmarks only: 1 makes every decision and glob set scan
- * all statements and patterns (the reference), 0 uses the indexes. Not
- * thread-safe; set it before deciding.
+ * all statements and patterns, one evaluation per IAM action with every
+ * pattern globbed (the reference); 0 uses the indexes and the precomputed
+ * fast paths. Not thread-safe; set it before deciding.
  */
 void policy_index_disable(int off);
 

@@ -120,6 +120,7 @@ policy_tmpl_parse(struct policy_arena *a, const char *s, int vars,
 			err_set(e, "out of memory");
 			goto out;
 		}
+		t->globlen = strlen(t->glob);
 		rc = 0;
 		goto out;
 	}
