@@ -388,6 +388,12 @@ void policy_evaluate_ra(const struct policy_ref *set, size_t n,
     const struct policy_request *req, unsigned amask,
     struct policy_result *out);
 
+/*
+ * A condition value as text: a string's own text, or an unquoted number or
+ * boolean written into `buf`; NULL for anything else.
+ */
+const char *policy_scalar_text(const json_t *v, char *buf, size_t cap);
+
 /* Shortest decimal text of a JSON real that reads back the same. */
 const char *policy_real_text(double d, char *buf, size_t cap);
 

@@ -480,26 +480,6 @@ key_single(const char *key)
 	return 0;
 }
 
-/* A condition value as text (strings, unquoted numbers and booleans). */
-static const char *
-value_text(const json_t *v, char *buf, size_t cap)
-{
-	if (json_is_string(v))
-		return json_string_value(v);
-	if (json_is_integer(v)) {
-		snprintf(buf, cap, "%" JSON_INTEGER_FORMAT,
-		    json_integer_value(v));
-		return buf;
-	}
-	if (json_is_real(v))
-		return policy_real_text(json_real_value(v), buf, cap);
-	if (json_is_true(v))
-		return "true";
-	if (json_is_false(v))
-		return "false";
-	return NULL;
-}
-
 /* `s` with every ${...} removed holds '*' or '?'. */
 static int
 wild_outside_vars(const char *s, int vars)
@@ -553,7 +533,7 @@ lint_value(struct lctx *c, enum policy_cop op, const char *opname,
 	const char *s;
 	int vars = c->version == 2012, full, rest;
 
-	if ((s = value_text(v, num, sizeof(num))) == NULL)
+	if ((s = policy_scalar_text(v, num, sizeof(num))) == NULL)
 		return;
 	if (strstr(s, "${") != NULL) {
 		if (!vars && c->version != -1 && policy_cop_allows_vars(op))
@@ -661,7 +641,7 @@ lint_condition(struct lctx *c, const json_t *st, const json_t *cond,
 				    "ForAnyValue:", key);
 			if (allow && op == COP_BOOL &&
 			    strcasecmp(key, "aws:MultiFactorAuthPresent") == 0 &&
-			    n == 1 && (s = value_text(list_at(vals, 0), num,
+			    n == 1 && (s = policy_scalar_text(list_at(vals, 0), num,
 			    sizeof(num))) != NULL && strcasecmp(s, "false") == 0)
 				WARN(c, "MFA_FALSE_IN_ALLOW", kpath, "Allow with "
 				    "%.40s aws:MultiFactorAuthPresent false: the "

@@ -545,8 +545,8 @@ policy_real_text(double d, char *buf, size_t cap)
 }
 
 /* A condition value as text: strings, and unquoted numbers and booleans. */
-static const char *
-scalar_text(const json_t *v, char *buf, size_t cap)
+const char *
+policy_scalar_text(const json_t *v, char *buf, size_t cap)
 {
 	if (json_is_string(v))
 		return json_string_value(v);
@@ -661,7 +661,7 @@ parse_condition(struct pctx *c, const json_t *j, struct policy_stmt *st)
 				v2 = json_is_array(vals) ?
 				    json_array_get(vals, i) : vals;
 				here(c, "Condition", opname, key, vals, i);
-				if ((s = scalar_text(v2, num, sizeof(num))) ==
+				if ((s = policy_scalar_text(v2, num, sizeof(num))) ==
 				    NULL) {
 					err_set(c->e, "statement %zu: "
 					    "condition value of \"%.60s\" must "
