@@ -386,6 +386,13 @@ authn_credentials(struct config *cfg, const char *user, const char *secret,
 	return check_user_password(cfg, user, secret, id, e);
 }
 
+int
+authn_password(struct config *cfg, const char *user, const char *secret,
+    struct identity *id, struct err *e)
+{
+	return check_user_password(cfg, user, secret, id, e);
+}
+
 static int
 check_user_password(struct config *cfg, const char *user,
     const char *secret, struct identity *id, struct err *e)

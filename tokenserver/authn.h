@@ -34,6 +34,14 @@ char *authn_hash_password(const char *password, struct err *e);
 int authn_credentials(struct config *cfg, const char *user,
     const char *secret, struct identity *id, struct err *e);
 
+/*
+ * A password alone (never a login token): the user's yescrypt hash, or the
+ * same cost spent on a dummy hash for an unknown user. 0 fills `id`; -1 as
+ * authn_credentials.
+ */
+int authn_password(struct config *cfg, const char *user, const char *secret,
+    struct identity *id, struct err *e);
+
 /* A login token (refresh token, Basic password) alone. */
 int authn_login_token(struct config *cfg, const char *token,
     struct identity *id, struct err *e);

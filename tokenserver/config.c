@@ -342,7 +342,8 @@ settings_parse(struct config *cfg, const json_t *j, struct err *e)
 	static const char *known[] = { "listen", "issuer", "realm", "account",
 	    "services", "registry_token_lifetime", "login_token_lifetime",
 	    "key_login_token_lifetime", "max_scopes", "kid_format",
-	    "trusted_proxies", NULL };
+	    "trusted_proxies", "max_failed_logins_per_user",
+	    "max_failed_logins_per_address", NULL };
 	json_t *sv;
 	const char *key, *kf = NULL;
 	char *kidfmt = NULL;
@@ -378,7 +379,11 @@ settings_parse(struct config *cfg, const json_t *j, struct err *e)
 	    get_int(j, "key_login_token_lifetime", 3600, 60, 30 * 86400,
 	    &cfg->key_login_token_ttl, CONFIG_FILE, e) == -1 ||
 	    get_int(j, "max_scopes", 100, 1, 10000, &cfg->max_scopes,
-	    CONFIG_FILE, e) == -1)
+	    CONFIG_FILE, e) == -1 ||
+	    get_int(j, "max_failed_logins_per_user", 10, 0, 1000000,
+	    &cfg->max_failed_user, CONFIG_FILE, e) == -1 ||
+	    get_int(j, "max_failed_logins_per_address", 100, 0, 1000000,
+	    &cfg->max_failed_address, CONFIG_FILE, e) == -1)
 		goto out;
 	if (!printable(cfg->issuer)) {
 		err_set(e, CONFIG_FILE ": \"issuer\" must be printable ASCII, "

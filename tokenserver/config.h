@@ -70,6 +70,8 @@ struct config {
 	int64_t			 login_token_ttl;	/* from a password */
 	int64_t			 key_login_token_ttl;	/* from a key or OIDC token */
 	int64_t			 max_scopes;
+	int64_t			 max_failed_user;	/* per minute; 0: off */
+	int64_t			 max_failed_address;	/* per minute; 0: off */
 	enum keys_kid_format	 kid_format;
 	struct netaddr_cidr	*trusted_proxies;	/* X-Forwarded-For senders */
 	size_t			 ntrusted_proxies;

@@ -27,6 +27,7 @@
 #include "http.h"
 #include "login.h"
 #include "netaddr.h"
+#include "ratelimit.h"
 #include "scope.h"
 #include "token.h"
 
@@ -57,6 +58,7 @@ struct request {
 };
 
 static struct MHD_Daemon *daemon_;
+static struct ratelimit *limits;	/* failed logins; outlives reloads */
 
 /* ---- replies ---------------------------------------------------------- */
 
@@ -117,6 +119,90 @@ reply_error(struct MHD_Connection *con, struct request *rq,
 	}
 	return reply_json(con, rq, status, json_pack("{s:[{s:s, s:s}]}",
 	    "errors", "code", code, "message", message), ch);
+}
+
+/* 429 with Retry-After: too many failed logins (ratelimit.c). */
+static enum MHD_Result
+reply_locked(struct MHD_Connection *con, struct request *rq, int64_t retry)
+{
+	static const char body[] = "{\"errors\":[{\"code\":"
+	    "\"TOO_MANY_REQUESTS\",\"message\":\"too many failed logins; "
+	    "try again later\"}]}";
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	char ra[24];
+
+	r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body,
+	    MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	snprintf(ra, sizeof(ra), "%lld", (long long)retry);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "application/json");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	rq->status = MHD_HTTP_TOO_MANY_REQUESTS;
+	ret = MHD_queue_response(con, MHD_HTTP_TOO_MANY_REQUESTS, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* ---- failed-login limits ---------------------------------------------- */
+
+/*
+ * Seconds until the client's address, or user name `user` (may be NULL),
+ * may try a password again; 0 when neither is locked. Only names that could
+ * name a user have a counter.
+ */
+static int64_t
+guard_locked(const struct config *cfg, const struct request *rq,
+    const char *user)
+{
+	int64_t now = util_now(), a, u = 0;
+
+	a = ratelimit_locked(limits, RATELIMIT_ADDRESS, rq->client,
+	    cfg->max_failed_address, now);
+	if (user != NULL && config_valid_name(user))
+		u = ratelimit_locked(limits, RATELIMIT_USER, user,
+		    cfg->max_failed_user, now);
+	return a > u ? a : u;
+}
+
+static void
+log_lock(const char *kind, const char *key, const struct request *rq,
+    int64_t seconds)
+{
+	struct buf line;
+
+	buf_init(&line);
+	buf_printf(&line, "{\"level\":\"warning\",\"msg\":\"too many failed "
+	    "logins: %s locked\",\"%s\":", kind, kind);
+	buf_json_string(&line, key);
+	buf_printf(&line, ",\"client\":\"%s\",\"seconds\":%lld}\n",
+	    rq->client, (long long)seconds);
+	if (buf_str(&line) != NULL)
+		fwrite(line.p, 1, line.len, stderr);
+	buf_release(&line);
+}
+
+/*
+ * Count a failed login from the client's address and, when a password was
+ * checked for it, for user name `user` (NULL: none); log a lock that starts.
+ */
+static void
+guard_failed(const struct config *cfg, const struct request *rq,
+    const char *user)
+{
+	int64_t now = util_now(), left;
+
+	left = ratelimit_fail(limits, RATELIMIT_ADDRESS, rq->client,
+	    cfg->max_failed_address, now);
+	if (left > 0)
+		log_lock("address", rq->client, rq, left);
+	if (user != NULL && config_valid_name(user) &&
+	    (left = ratelimit_fail(limits, RATELIMIT_USER, user,
+	    cfg->max_failed_user, now)) > 0)
+		log_lock("user", user, rq, left);
 }
 
 /* ---- forms and arguments --------------------------------------------- */
@@ -251,25 +337,34 @@ is_true(const char *v)
 /*
  * Authenticate from the Authorization header, or from username/password
  * form fields. No credentials at all is anonymous (0 with no principal).
- * -1: bad credentials (the caller answers 401).
+ * A valid login token is accepted before any failed-login limit is looked
+ * at; a password is checked only while neither the address nor the user
+ * name is locked. -1: bad credentials (the caller answers 401); -2: locked,
+ * *retry the seconds left (the caller answers 429).
  */
 static int
 authenticate(struct config *cfg, struct MHD_Connection *con,
     const char *user, const char *pass, struct identity *id,
-    struct request *rq)
+    struct request *rq, int64_t *retry)
 {
 	const char *h;
 	char *u = NULL, *p = NULL;
-	struct err e;
-	int rc = -1;
+	struct err e, te;
+	int rc = -1, jwt;
 
 	memset(id, 0, sizeof(*id));
 	e.msg[0] = '\0';
+	te.msg[0] = '\0';
 	h = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_AUTHORIZATION);
 	if (h != NULL) {
 		if (authn_parse_basic(h, &u, &p) == -1) {
+			if ((*retry = guard_locked(cfg, rq, NULL)) > 0) {
+				rc = -2;
+				goto out;
+			}
 			err_set(&e, "malformed Authorization header");
+			guard_failed(cfg, rq, NULL);
 			goto out;
 		}
 		user = u;
@@ -279,8 +374,24 @@ authenticate(struct config *cfg, struct MHD_Connection *con,
 		rc = 0;		/* anonymous */
 		goto out;
 	}
-	if (authn_credentials(cfg, user ? user : "", pass, id, &e) == -1)
+	if (user == NULL)
+		user = "";
+	/* A password that merely looks like a token still gets its check. */
+	jwt = authn_looks_like_jwt(pass);
+	if (jwt && authn_login_token(cfg, pass, id, &te) == 0)
+		goto ok;
+	if ((*retry = guard_locked(cfg, rq, user)) > 0) {
+		rc = -2;
 		goto out;
+	}
+	memset(id, 0, sizeof(*id));
+	if (authn_password(cfg, user, pass, id, &e) == -1) {
+		if (jwt)
+			e = te;
+		guard_failed(cfg, rq, user);
+		goto out;
+	}
+ok:
 	snprintf(rq->principal, sizeof(rq->principal), "%s",
 	    id->principal->short_name);
 	rc = 0;
@@ -304,8 +415,9 @@ issue(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 	struct buf resp;
 	const char *grant = NULL, *refresh = NULL;
 	enum MHD_Result ret;
+	int64_t retry = 0;
 	size_t i;
-	int status;
+	int status, rc;
 
 	memset(&tr, 0, sizeof(tr));
 	e.msg[0] = '\0';
@@ -329,6 +441,11 @@ issue(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 			refresh = form_get(f, "refresh_token");
 			if (refresh == NULL || authn_login_token(cfg, refresh,
 			    &id, &e) == -1) {
+				if ((retry = guard_locked(cfg, rq, NULL)) > 0) {
+					ret = reply_locked(con, rq, retry);
+					goto out;
+				}
+				guard_failed(cfg, rq, NULL);
 				fprintf(stderr, "{\"level\":\"info\",\"msg\":"
 				    "\"refresh_token: %s\",\"client\":\"%s\"}\n",
 				    refresh ? e.msg : "missing", rq->client);
@@ -346,9 +463,13 @@ issue(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 				    "password required");
 				goto out;
 			}
-			if (authenticate(cfg, con, form_get(f, "username"),
-			    form_get(f, "password"), &id, rq) == -1 ||
-			    id.principal == NULL) {
+			rc = authenticate(cfg, con, form_get(f, "username"),
+			    form_get(f, "password"), &id, rq, &retry);
+			if (rc == -2) {
+				ret = reply_locked(con, rq, retry);
+				goto out;
+			}
+			if (rc == -1 || id.principal == NULL) {
 				ret = reply_error(con, rq,
 				    MHD_HTTP_UNAUTHORIZED, "UNAUTHORIZED",
 				    "invalid username or password");
@@ -359,7 +480,11 @@ issue(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 			    "UNSUPPORTED_GRANT_TYPE", "unsupported grant_type");
 			goto out;
 		}
-	} else if (authenticate(cfg, con, NULL, NULL, &id, rq) == -1) {
+	} else if ((rc = authenticate(cfg, con, NULL, NULL, &id, rq,
+	    &retry)) == -2) {
+		ret = reply_locked(con, rq, retry);
+		goto out;
+	} else if (rc == -1) {
 		ret = reply_error(con, rq, MHD_HTTP_UNAUTHORIZED,
 		    "UNAUTHORIZED", "invalid username or password");
 		goto out;
@@ -409,9 +534,14 @@ login(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 	char *tok;
 	json_t *j;
 	enum MHD_Result ret;
+	int64_t retry = 0;
+	int rc;
 
 	e.msg[0] = '\0';
 	if (grant != NULL && strcmp(grant, REGAUTH_GRANT_JWT_BEARER) == 0) {
+		/* An assertion is no login token: a locked address is refused. */
+		if ((retry = guard_locked(cfg, rq, NULL)) > 0)
+			return reply_locked(con, rq, retry);
 		if ((j = login_assertion(cfg, form_get(f, "assertion"), &p,
 		    &e)) == NULL) {
 			/* The reason may quote the assertion's JSON: escape it. */
@@ -424,6 +554,7 @@ login(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 			if (buf_str(&line) != NULL)
 				fwrite(line.p, 1, line.len, stderr);
 			buf_release(&line);
+			guard_failed(cfg, rq, NULL);
 			return reply_error(con, rq, MHD_HTTP_UNAUTHORIZED,
 			    "UNAUTHORIZED", "invalid assertion");
 		}
@@ -434,8 +565,11 @@ login(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 	if (grant == NULL || strcmp(grant, REGAUTH_GRANT_PASSWORD) != 0)
 		return reply_error(con, rq, MHD_HTTP_BAD_REQUEST,
 		    "UNSUPPORTED_GRANT_TYPE", "unsupported grant_type");
-	if (authenticate(cfg, con, form_get(f, "username"),
-	    form_get(f, "password"), &id, rq) == -1 || id.principal == NULL)
+	rc = authenticate(cfg, con, form_get(f, "username"),
+	    form_get(f, "password"), &id, rq, &retry);
+	if (rc == -2)
+		return reply_locked(con, rq, retry);
+	if (rc == -1 || id.principal == NULL)
 		return reply_error(con, rq, MHD_HTTP_UNAUTHORIZED,
 		    "UNAUTHORIZED", "invalid username or password");
 	tok = authn_issue_login_token_for(cfg, &id, cfg->login_token_ttl, &e);
@@ -786,6 +920,11 @@ http_start(const char *listen, struct err *e)
 		flags |= MHD_USE_IPv6;
 	if (ncpu < 1)
 		ncpu = 1;
+	if (limits == NULL &&
+	    (limits = ratelimit_new(RATELIMIT_ENTRIES)) == NULL) {
+		err_set(e, "out of memory");
+		return -1;
+	}
 	daemon_ = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -825,4 +964,6 @@ http_stop(int wait_ms)
 	}
 	MHD_stop_daemon(daemon_);
 	daemon_ = NULL;
+	ratelimit_free(limits);
+	limits = NULL;
 }

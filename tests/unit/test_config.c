@@ -68,6 +68,10 @@ test_load_errors(void **state)
 	expect_fail("regauthd.json", "{\"registry_token_lifetime\":5}",
 	    "registry_token_lifetime");
 	expect_fail("regauthd.json", "{\"kid_format\":\"x\"}", "kid_format");
+	expect_fail("regauthd.json", "{\"max_failed_logins_per_user\":-1}",
+	    "max_failed_logins_per_user");
+	expect_fail("regauthd.json", "{\"max_failed_logins_per_address\":"
+	    "\"100\"}", "max_failed_logins_per_address");
 	expect_fail("regauthd.json", "{\"issuer\":\"a\\u0001b\"}", "issuer");
 	expect_fail("regauthd.json", "{\"services\":[\"caf\\u00e9\"]}",
 	    "services");
