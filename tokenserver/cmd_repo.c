@@ -86,26 +86,16 @@ cmd_repo_file_name(const char *pattern, char *out, size_t sz)
 static int
 config_account(const char *dir, char *out, size_t sz, struct err *e)
 {
-	char path[4096];
 	const json_t *a;
 	json_t *j;
-	int rc = -1;
 
-	if (config_path(path, sizeof(path), dir, NULL, CONFIG_FILE) == -1) {
-		err_set(e, "%s: path too long", dir);
+	if ((j = config_settings_load(dir, e)) == NULL)
 		return -1;
-	}
-	if ((j = util_json_load_file(path, e)) == NULL)
-		return -1;
-	if (config_check_settings(j, e) == -1)
-		goto out;
 	a = json_object_get(j, "account");
 	snprintf(out, sz, "%s", a != NULL ? json_string_value(a) :
 	    CONFIG_DEFAULT_ACCOUNT);
-	rc = 0;
-out:
 	json_decref(j);
-	return rc;
+	return 0;
 }
 
 /*

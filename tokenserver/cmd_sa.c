@@ -62,19 +62,12 @@ static int
 server_names(const char *dir, char **issuer, char **server, struct err *e)
 {
 	const char *iss, *realm, *listen;
-	char path[4096];
 	json_t *j;
 	size_t n;
 	int rc = -1;
 
-	if (config_path(path, sizeof(path), dir, NULL, CONFIG_FILE) == -1) {
-		err_set(e, "%s: path too long", dir);
+	if ((j = config_settings_load(dir, e)) == NULL)
 		return -1;
-	}
-	if ((j = util_json_load_file(path, e)) == NULL)
-		return -1;
-	if (config_check_settings(j, e) == -1)
-		goto out;
 	iss = json_string_value(json_object_get(j, "issuer"));
 	realm = json_string_value(json_object_get(j, "realm"));
 	listen = json_string_value(json_object_get(j, "listen"));

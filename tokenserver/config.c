@@ -455,6 +455,25 @@ load_settings(struct config *cfg, struct err *e)
 	return rc;
 }
 
+json_t *
+config_settings_load(const char *dir, struct err *e)
+{
+	char path[4096];
+	json_t *j;
+
+	if (config_path(path, sizeof(path), dir, NULL, CONFIG_FILE) == -1) {
+		err_set(e, "%s: path too long", dir);
+		return NULL;
+	}
+	if ((j = util_json_load_file(path, e)) == NULL)
+		return NULL;
+	if (config_check_settings(j, e) == -1) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
 int
 config_check_settings(const json_t *settings, struct err *e)
 {

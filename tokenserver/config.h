@@ -118,6 +118,12 @@ size_t config_repo_policies(const struct config *cfg, const char *repo,
 /* Validate settings as regauthd.json would hold them (for `init`). */
 int config_check_settings(const json_t *settings, struct err *e);
 
+/*
+ * DIR/regauthd.json, validated as the server would (a new reference), for
+ * commands that edit the directory without loading all of it.
+ */
+json_t *config_settings_load(const char *dir, struct err *e);
+
 /* Default settings for `init`, as the JSON that regauthd.json holds. */
 json_t *config_default_settings(void);
 
