@@ -18,8 +18,10 @@
 #include "jws.h"
 #include "keys.h"
 
-#define LOGIN_TOKEN_MAX	8192
+#define LOGIN_TOKEN_MAX	JWS_MAX_TOKEN	/* a session carries its claims */
 #define NBF_LEEWAY	60
+#define OIDC_PREFIX	"oidc:"
+#define FEDERATED_KEY	"aws:FederatedProvider"
 
 /*
  * Verified login tokens, by SHA-256 of the token text. ECDSA verification
@@ -32,9 +34,11 @@
 struct cache_slot {
 	unsigned char	digest[SHA256_DIGEST_LENGTH];
 	int64_t		exp;		/* the token's exp; 0: empty */
-	char		sub[CONFIG_NAME_MAX * 2 + 2];
+	char		sub[CONFIG_NAME_MAX * 2 + 2];	/* "role/R" for a session */
 	char		method[16];
 	char		key_id[64];	/* "" unless made from a key */
+	char		session[AUTHN_SESSION_MAX + 1];
+	json_t		*claims;	/* a session's context keys; NULL */
 };
 
 struct logincache {
@@ -62,8 +66,12 @@ authn_cache_new(size_t slots)
 void
 authn_cache_free(struct logincache *c)
 {
+	size_t i;
+
 	if (c == NULL)
 		return;
+	for (i = 0; i < c->nslots; i++)
+		json_decref(c->slots[i].claims);
 	pthread_mutex_destroy(&c->lock);
 	free(c->slots);
 	free(c);
@@ -78,10 +86,13 @@ cache_index(const struct logincache *c, const unsigned char *d)
 	return (size_t)(h % c->nslots);
 }
 
+/*
+ * A verified token's slot, copied into `out` (its claims a new reference);
+ * 0 when absent or expired.
+ */
 static int
 cache_get(struct logincache *c, const unsigned char *d, int64_t now,
-    char *sub, size_t subsz, char *method, size_t msz, char *kid,
-    size_t ksz, int64_t *exp)
+    struct cache_slot *out)
 {
 	size_t i, idx = cache_index(c, d);
 	int found = 0;
@@ -91,10 +102,8 @@ cache_get(struct logincache *c, const unsigned char *d, int64_t now,
 		struct cache_slot *s = &c->slots[(idx + i) % c->nslots];
 		if (s->exp > now && CRYPTO_memcmp(s->digest, d,
 		    SHA256_DIGEST_LENGTH) == 0) {
-			snprintf(sub, subsz, "%s", s->sub);
-			snprintf(method, msz, "%s", s->method);
-			snprintf(kid, ksz, "%s", s->key_id);
-			*exp = s->exp;
+			*out = *s;
+			json_incref(out->claims);
 			found = 1;
 			break;
 		}
@@ -103,12 +112,13 @@ cache_get(struct logincache *c, const unsigned char *d, int64_t now,
 	return found;
 }
 
+/* Remember `in` (its digest and exp set; its claims borrowed). */
 static void
-cache_put(struct logincache *c, const unsigned char *d, int64_t exp,
-    int64_t now, const char *sub, const char *method, const char *kid)
+cache_put(struct logincache *c, const struct cache_slot *in, int64_t now)
 {
-	size_t i, idx = cache_index(c, d), victim = idx;
+	size_t i, idx = cache_index(c, in->digest), victim = idx;
 	int64_t oldest = INT64_MAX;
+	json_t *old;
 
 	pthread_mutex_lock(&c->lock);
 	for (i = 0; i < CACHE_PROBE; i++) {
@@ -123,14 +133,11 @@ cache_put(struct logincache *c, const unsigned char *d, int64_t exp,
 			victim = k;
 		}
 	}
-	memcpy(c->slots[victim].digest, d, SHA256_DIGEST_LENGTH);
-	c->slots[victim].exp = exp;
-	snprintf(c->slots[victim].sub, sizeof(c->slots[victim].sub), "%s", sub);
-	snprintf(c->slots[victim].method, sizeof(c->slots[victim].method), "%s",
-	    method);
-	snprintf(c->slots[victim].key_id, sizeof(c->slots[victim].key_id), "%s",
-	    kid);
+	old = c->slots[victim].claims;
+	c->slots[victim] = *in;
+	json_incref(c->slots[victim].claims);
 	pthread_mutex_unlock(&c->lock);
+	json_decref(old);
 }
 
 char *
@@ -271,37 +278,240 @@ live_key(const struct principal *p, const char *method, const char *kid,
 	return 0;
 }
 
+void
+authn_identity_clear(struct identity *id)
+{
+	json_decref(id->claims);
+	memset(id, 0, sizeof(*id));
+}
+
+const char *
+authn_subject(const struct identity *id)
+{
+	if (id->principal == NULL)
+		return "";
+	return id->session[0] != '\0' ? id->session_name :
+	    id->principal->short_name;
+}
+
+const char *
+authn_arn(const struct identity *id)
+{
+	if (id->principal == NULL)
+		return "anonymous";
+	return id->session[0] != '\0' ? id->session_arn : id->principal->arn;
+}
+
+static int
+session_char(int c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || strchr("+=,.@-", c) != NULL;
+}
+
+void
+authn_session_from_sub(const char *sub, char out[AUTHN_SESSION_MAX + 1])
+{
+	size_t i;
+
+	for (i = 0; sub[i] != '\0' && i < AUTHN_SESSION_MAX; i++)
+		out[i] = session_char((unsigned char)sub[i]) ? sub[i] : '-';
+	/* A session name has at least two characters. */
+	while (i < 2)
+		out[i++] = '-';
+	out[i] = '\0';
+}
+
+int
+authn_valid_session(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (i >= AUTHN_SESSION_MAX || !session_char((unsigned char)s[i]))
+			return 0;
+	return i >= 2;
+}
+
+/* Context keys of a session: "oidc:" + each flattened claim, the issuer. */
+static json_t *
+session_context(const json_t *flat, const char *issuer)
+{
+	char key[300];
+	const char *k;
+	json_t *ctx, *v;
+
+	if ((ctx = json_object()) == NULL)
+		return NULL;
+	json_object_foreach((json_t *)flat, k, v) {
+		if (strlen(k) + sizeof(OIDC_PREFIX) > sizeof(key))
+			continue;	/* oidc_flatten_claims bounds keys */
+		snprintf(key, sizeof(key), OIDC_PREFIX "%s", k);
+		if (json_object_set(ctx, key, v) == -1)
+			goto fail;
+	}
+	if (json_object_set_new(ctx, FEDERATED_KEY, json_string(issuer)) == -1)
+		goto fail;
+	return ctx;
+fail:
+	json_decref(ctx);
+	return NULL;
+}
+
+/* The names of session `session` of role `p` into `id`. */
+static int
+session_names(const struct config *cfg, const struct principal *p,
+    const char *session, struct identity *id, struct err *e)
+{
+	int n1, n2, n3;
+
+	n1 = snprintf(id->session, sizeof(id->session), "%s", session);
+	n2 = snprintf(id->session_name, sizeof(id->session_name),
+	    "assumed-role/%s/%s", p->name, session);
+	n3 = snprintf(id->session_arn, sizeof(id->session_arn),
+	    "arn:regauth:sts::%s:assumed-role/%s/%s", cfg->account, p->name,
+	    session);
+	if (n1 < 0 || (size_t)n1 >= sizeof(id->session) || n2 < 0 ||
+	    (size_t)n2 >= sizeof(id->session_name) || n3 < 0 ||
+	    (size_t)n3 >= sizeof(id->session_arn)) {
+		err_set(e, "session name too long");
+		return -1;
+	}
+	return 0;
+}
+
+int
+authn_session_identity(const struct config *cfg, const struct principal *p,
+    const char *session, const char *issuer, const json_t *flat,
+    struct identity *id, struct err *e)
+{
+	memset(id, 0, sizeof(*id));
+	if (strcmp(p->type, "role") != 0 || !authn_valid_session(session)) {
+		err_set(e, "%s: not a role or not a session name", __func__);
+		return -1;
+	}
+	if (session_names(cfg, p, session, id, e) == -1)
+		return -1;
+	if ((id->claims = session_context(flat, issuer)) == NULL) {
+		memset(id, 0, sizeof(*id));
+		err_set(e, "out of memory");
+		return -1;
+	}
+	id->principal = p;
+	snprintf(id->method, sizeof(id->method), "oidc");
+	return 0;
+}
+
+/*
+ * A session's role, and the issuer its claims came from, must still be
+ * configured: removing either ends the session at its next use.
+ */
+static int
+live_session(const struct config *cfg, const struct principal *p,
+    const json_t *claims, struct err *e)
+{
+	const json_t *iss = json_object_get(claims, FEDERATED_KEY);
+
+	if (strcmp(p->type, "role") != 0) {
+		err_set(e, "login token: session of %.100s, not a role",
+		    p->short_name);
+		return -1;
+	}
+	if (!json_is_string(iss) || config_issuer(cfg,
+	    json_string_value(iss)) == NULL) {
+		err_set(e, "login token: the session's issuer is no longer "
+		    "trusted");
+		return -1;
+	}
+	return 0;
+}
+
+/* Fill `id` from a verified (or cached) login token's slot. */
+static int
+identity_from_slot(const struct config *cfg, const struct cache_slot *sl,
+    struct identity *id, struct err *e)
+{
+	const struct principal *p;
+
+	if ((p = live_principal(cfg, sl->sub, e)) == NULL ||
+	    live_key(p, sl->method, sl->key_id, e) == -1)
+		return -1;
+	memset(id, 0, sizeof(*id));
+	if (sl->session[0] != '\0') {
+		if (live_session(cfg, p, sl->claims, e) == -1 ||
+		    session_names(cfg, p, sl->session, id, e) == -1)
+			return -1;
+		id->claims = json_incref(sl->claims);
+	} else if (strcmp(p->type, "role") == 0) {
+		err_set(e, "login token: a role without a session");
+		return -1;
+	}
+	id->principal = p;
+	id->not_after = sl->exp;
+	snprintf(id->method, sizeof(id->method), "%s", sl->method);
+	snprintf(id->key_id, sizeof(id->key_id), "%s", sl->key_id);
+	return 0;
+}
+
+/*
+ * The session claims of a login token: "role" and "session" naming it
+ * (sub must read assumed-role/ROLE/SESSION), "oidc" the flattened claims,
+ * "oidc_issuer" where they came from. Fills sl->sub ("role/ROLE"),
+ * sl->session and sl->claims (a new reference).
+ */
+static int
+session_claims(const json_t *claims, const char *sub, struct cache_slot *sl,
+    struct err *e)
+{
+	const char *role = claim_str(claims, REGAUTH_CLAIM_ROLE);
+	const char *session = claim_str(claims, REGAUTH_CLAIM_SESSION);
+	const char *issuer = claim_str(claims, REGAUTH_CLAIM_OIDC_ISSUER);
+	const json_t *flat = json_object_get(claims, REGAUTH_CLAIM_OIDC);
+	char want[160];
+
+	if (role == NULL || session == NULL || issuer == NULL ||
+	    !json_is_object(flat) || !config_valid_name(role) ||
+	    !authn_valid_session(session)) {
+		err_set(e, "login token: bad session claims");
+		return -1;
+	}
+	snprintf(want, sizeof(want), "assumed-role/%s/%s", role, session);
+	if (strcmp(sub, want) != 0) {
+		err_set(e, "login token: sub does not name its session");
+		return -1;
+	}
+	snprintf(sl->sub, sizeof(sl->sub), "role/%s", role);
+	snprintf(sl->session, sizeof(sl->session), "%s", session);
+	if ((sl->claims = session_context(flat, issuer)) == NULL) {
+		err_set(e, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 int
 authn_login_token(struct config *cfg, const char *token,
     struct identity *id, struct err *e)
 {
-	unsigned char d[SHA256_DIGEST_LENGTH];
-	char sub[sizeof(((struct cache_slot *)0)->sub)], method[16];
-	char kid[sizeof(((struct cache_slot *)0)->key_id)];
+	struct cache_slot sl;
 	json_t *header = NULL, *claims = NULL;
 	const json_t *kv;
-	const struct principal *p;
-	const char *s, *use, *aud, *iss;
+	const char *s, *use, *aud, *iss, *m;
 	json_int_t exp, nbf;
-	int64_t now = util_now(), cexp;
+	int64_t now = util_now();
 	size_t len = strlen(token);
 	int rc = -1;
 
+	memset(id, 0, sizeof(*id));
+	memset(&sl, 0, sizeof(sl));
 	if (len > LOGIN_TOKEN_MAX || !authn_looks_like_jwt(token)) {
 		err_set(e, "login token: not a JWT");
 		return -1;
 	}
-	SHA256((const unsigned char *)token, len, d);
-	if (cache_get(cfg->logincache, d, now, sub, sizeof(sub), method,
-	    sizeof(method), kid, sizeof(kid), &cexp)) {
-		if ((p = live_principal(cfg, sub, e)) == NULL ||
-		    live_key(p, method, kid, e) == -1)
-			return -1;
-		id->principal = p;
-		id->not_after = cexp;
-		snprintf(id->method, sizeof(id->method), "%s", method);
-		snprintf(id->key_id, sizeof(id->key_id), "%s", kid);
-		return 0;
+	SHA256((const unsigned char *)token, len, sl.digest);
+	if (cache_get(cfg->logincache, sl.digest, now, &sl)) {
+		rc = identity_from_slot(cfg, &sl, id, e);
+		goto out;
 	}
 	if (jws_verify(token, len, keys_lookup, cfg->keys, &header, &claims,
 	    e) == -1)
@@ -334,29 +544,32 @@ authn_login_token(struct config *cfg, const char *token,
 		err_set(e, "login token: not yet valid");
 		goto out;
 	}
-	if (s == NULL || strlen(s) >= sizeof(sub)) {
+	if (s == NULL || strlen(s) >= sizeof(id->session_name)) {
 		err_set(e, "login token: bad subject");
 		goto out;
 	}
-	snprintf(method, sizeof(method), "%s",
-	    claim_str(claims, "auth_method") ? claim_str(claims, "auth_method") : "token");
+	m = claim_str(claims, "auth_method");
+	snprintf(sl.method, sizeof(sl.method), "%s", m ? m : "token");
 	kv = json_object_get(claims, REGAUTH_CLAIM_KEY_ID);
 	if (kv != NULL && (!json_is_string(kv) || json_string_length(kv) == 0 ||
-	    json_string_length(kv) >= sizeof(kid))) {
+	    json_string_length(kv) >= sizeof(sl.key_id))) {
 		err_set(e, "login token: bad key_id");
 		goto out;
 	}
-	snprintf(kid, sizeof(kid), "%s", kv ? json_string_value(kv) : "");
-	if ((p = live_principal(cfg, s, e)) == NULL ||
-	    live_key(p, method, kid, e) == -1)
+	snprintf(sl.key_id, sizeof(sl.key_id), "%s",
+	    kv ? json_string_value(kv) : "");
+	if (strncmp(s, "assumed-role/", 13) == 0) {
+		if (session_claims(claims, s, &sl, e) == -1)
+			goto out;
+	} else
+		snprintf(sl.sub, sizeof(sl.sub), "%s", s);
+	sl.exp = exp;
+	if (identity_from_slot(cfg, &sl, id, e) == -1)
 		goto out;
-	cache_put(cfg->logincache, d, exp, now, s, method, kid);
-	id->principal = p;
-	id->not_after = exp;
-	snprintf(id->method, sizeof(id->method), "%s", method);
-	snprintf(id->key_id, sizeof(id->key_id), "%s", kid);
+	cache_put(cfg->logincache, &sl, now);
 	rc = 0;
 out:
+	json_decref(sl.claims);
 	json_decref(header);
 	json_decref(claims);
 	return rc;
@@ -419,21 +632,55 @@ check_user_password(struct config *cfg, const char *user,
 		err_set(e, "password: %s is disabled", p->short_name);
 		return -1;
 	}
+	memset(id, 0, sizeof(*id));	/* an output: never read */
 	id->principal = p;
-	id->not_after = 0;
 	snprintf(id->method, sizeof(id->method), "password");
-	id->key_id[0] = '\0';
+	return 0;
+}
+
+/* What a login token says beyond its principal. */
+struct login_claims {
+	const char	*method;
+	const char	*key_id;	/* may be NULL */
+	const struct identity *session;	/* a federated session, or NULL */
+};
+
+/* The session claims of a login token (session_claims reads them). */
+static int
+add_session_claims(json_t *claims, const struct identity *id)
+{
+	const json_t *iss = json_object_get(id->claims, FEDERATED_KEY);
+	const char *k;
+	json_t *flat, *v;
+
+	if (!json_is_string(iss) || (flat = json_object()) == NULL)
+		return -1;
+	json_object_foreach(id->claims, k, v)
+		if (strncmp(k, OIDC_PREFIX, strlen(OIDC_PREFIX)) == 0 &&
+		    json_object_set(flat, k + strlen(OIDC_PREFIX), v) == -1) {
+			json_decref(flat);
+			return -1;
+		}
+	if (json_object_set_new(claims, REGAUTH_CLAIM_OIDC, flat) == -1 ||
+	    json_object_set_new(claims, REGAUTH_CLAIM_ROLE,
+	    json_string(id->principal->name)) == -1 ||
+	    json_object_set_new(claims, REGAUTH_CLAIM_SESSION,
+	    json_string(id->session)) == -1 ||
+	    json_object_set(claims, REGAUTH_CLAIM_OIDC_ISSUER,
+	    (json_t *)iss) == -1)
+		return -1;
 	return 0;
 }
 
 static char *
 issue_login_token(const struct config *cfg, const struct principal *p,
-    const char *method, const char *key_id, int64_t ttl, int64_t not_after,
+    const struct login_claims *lc, int64_t ttl, int64_t not_after,
     struct err *e)
 {
 	unsigned char r[16];
 	char jti[33];
 	int64_t now = util_now(), exp = now + ttl;
+	const struct identity *sid = lc->session;
 	json_t *claims;
 	char *tok;
 	size_t i;
@@ -448,18 +695,23 @@ issue_login_token(const struct config *cfg, const struct principal *p,
 		exp = not_after;
 	claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s}",
 	    "iss", cfg->issuer,
-	    "sub", p->short_name,
+	    "sub", sid ? sid->session_name : p->short_name,
 	    "aud", REGAUTH_LOGIN_AUDIENCE,
 	    "exp", (json_int_t)exp,
 	    "nbf", (json_int_t)(now - 30),
 	    "iat", (json_int_t)now,
 	    "jti", jti,
 	    REGAUTH_CLAIM_TOKEN_USE, REGAUTH_TOKEN_USE_LOGIN,
-	    "auth_method", method,
+	    "auth_method", lc->method,
 	    "principal_type", p->type);
-	if (claims != NULL && key_id != NULL && key_id[0] != '\0' &&
+	if (claims != NULL && lc->key_id != NULL && lc->key_id[0] != '\0' &&
 	    json_object_set_new(claims, REGAUTH_CLAIM_KEY_ID,
-	    json_string(key_id)) == -1) {
+	    json_string(lc->key_id)) == -1) {
+		json_decref(claims);
+		claims = NULL;
+	}
+	if (claims != NULL && sid != NULL &&
+	    add_session_claims(claims, sid) == -1) {
 		json_decref(claims);
 		claims = NULL;
 	}
@@ -476,15 +728,21 @@ char *
 authn_issue_login_token(const struct config *cfg, const struct principal *p,
     const char *method, int64_t ttl, int64_t not_after, struct err *e)
 {
-	return issue_login_token(cfg, p, method, NULL, ttl, not_after, e);
+	struct login_claims lc = { method, NULL, NULL };
+
+	return issue_login_token(cfg, p, &lc, ttl, not_after, e);
 }
 
 char *
 authn_issue_login_token_for(const struct config *cfg,
     const struct identity *id, int64_t ttl, struct err *e)
 {
-	return issue_login_token(cfg, id->principal, id->method, id->key_id,
-	    ttl, id->not_after, e);
+	struct login_claims lc = { id->method, id->key_id, NULL };
+
+	if (id->session[0] != '\0')
+		lc.session = id;
+	return issue_login_token(cfg, id->principal, &lc, ttl, id->not_after,
+	    e);
 }
 
 char *
@@ -492,11 +750,13 @@ authn_issue_key_login_token(const struct config *cfg,
     const struct principal *p, const char *key_id, int64_t ttl,
     struct err *e)
 {
+	struct login_claims lc = { "key", key_id, NULL };
+
 	if (key_id == NULL || key_id[0] == '\0') {
 		err_set(e, "%s: no key", __func__);
 		return NULL;
 	}
-	return issue_login_token(cfg, p, "key", key_id, ttl, 0, e);
+	return issue_login_token(cfg, p, &lc, ttl, 0, e);
 }
 
 int

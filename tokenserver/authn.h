@@ -9,18 +9,56 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include "util.h"
 
 struct config;
 struct principal;
 struct logincache;
 
+#define AUTHN_SESSION_MAX	64	/* bytes of a session name */
+
 struct identity {
-	const struct principal	*principal;	/* NULL: anonymous */
+	const struct principal	*principal;	/* NULL: anonymous; a session: its role */
 	char			 method[16];	/* password, key, oidc */
 	int64_t			 not_after;	/* from a login token: its exp */
 	char			 key_id[64];	/* method "key": the key; else "" */
+	/*
+	 * A federated session (a role assumed with an OIDC token): its name,
+	 * "assumed-role/ROLE/SESSION", its ARN
+	 * arn:regauth:sts::ACCOUNT:assumed-role/ROLE/SESSION, and the context
+	 * keys it carries into every decision ("oidc:CLAIM",
+	 * "aws:FederatedProvider"; a reference). Empty and NULL otherwise.
+	 */
+	char			 session[AUTHN_SESSION_MAX + 1];
+	char			 session_name[160];
+	char			 session_arn[320];
+	json_t			*claims;
 };
+
+/* Drop what an identity holds (its claims); it is then anonymous. */
+void authn_identity_clear(struct identity *id);
+/* The short form tokens name it by: "user/alice", "assumed-role/R/S", "". */
+const char *authn_subject(const struct identity *id);
+/* The ARN policies see ("anonymous" when there is no principal). */
+const char *authn_arn(const struct identity *id);
+
+/*
+ * A session name as CONTRACT.md derives it from a token's sub: every
+ * character outside [A-Za-z0-9+=,.@-] becomes '-', cut to 64 bytes.
+ */
+void authn_session_from_sub(const char *sub, char out[AUTHN_SESSION_MAX + 1]);
+/* Is `s` a session name a client may ask for: 2..64 of [A-Za-z0-9+=,.@-]? */
+int authn_valid_session(const char *s);
+
+/*
+ * Fill `id` as the session SESSION of role `p`, carrying `flat` (claims
+ * as oidc_flatten_claims made them with an empty prefix; borrowed) from
+ * `issuer`. -1 when out of memory or the names do not fit.
+ */
+int authn_session_identity(const struct config *cfg,
+    const struct principal *p, const char *session, const char *issuer,
+    const json_t *flat, struct identity *id, struct err *e);
 
 /* A new PHC hash of `password` (yescrypt), malloc'ed; NULL on failure. */
 char *authn_hash_password(const char *password, struct err *e);
@@ -56,9 +94,10 @@ char *authn_issue_login_token(const struct config *cfg,
     int64_t not_after, struct err *e);
 
 /*
- * The same for an authenticated identity: its method, and its key_id (a
- * login token made from a key-made login token stays bound to that key, so
- * disabling the key revokes both). Never past id->not_after when set.
+ * The same for an authenticated identity: its method, its key_id (a login
+ * token made from a key-made login token stays bound to that key, so
+ * disabling the key revokes both) and its session. Never past
+ * id->not_after when set.
  */
 char *authn_issue_login_token_for(const struct config *cfg,
     const struct identity *id, int64_t ttl, struct err *e);

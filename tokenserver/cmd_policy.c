@@ -43,6 +43,14 @@ struct doc {
 	json_t		*j;
 };
 
+/* Names of DIR/SUB/ *.json, sorted; a missing folder is empty. */
+struct names {
+	char	**v;
+	size_t	  n;
+};
+
+static int cmp_str(const void *, const void *);
+
 static void
 report_add(struct report *r, const char *file, int line, int col,
     enum policy_lint_severity sev, const char *code, const char *msg)
@@ -161,6 +169,14 @@ lint_into(struct report *r, const struct doc *d, const json_t *doc,
 	policy_lint_free(&l);
 }
 
+/* roles/NAME.json: {"trust": {...}, "policies": [...], ...}. */
+static int
+is_role(const json_t *j)
+{
+	return json_is_object(j) && json_object_get(j, "trust") != NULL &&
+	    json_object_get(j, "Statement") == NULL;
+}
+
 static int
 is_wrapper(const json_t *j)
 {
@@ -235,6 +251,57 @@ lint_wrapper(struct report *r, const struct doc *d, int kind)
 	    POLICY_RESOURCE, "/policy");
 }
 
+/*
+ * A role's trust policy: linted as a resource policy (TRUST_WITHOUT_SUBJECT
+ * and the rest), and each Federated principal must be a trusted issuer
+ * (`issuers`: their URLs, sorted; NULL when not known).
+ */
+static void
+lint_role(struct report *r, const struct doc *d, const struct names *issuers)
+{
+	const json_t *trust = json_object_get(d->j, "trust");
+	const json_t *st, *s, *fed, *v;
+	char path[256], msg[200];
+	size_t i, k, n, m;
+
+	if (!json_is_object(trust)) {
+		report_at(r, d, "/trust", POLICY_LINT_ERROR, "INVALID_DOCUMENT",
+		    "\"trust\" must be an IAM policy document");
+		return;
+	}
+	lint_into(r, d, trust, POLICY_RESOURCE, "/trust");
+	if (issuers == NULL)
+		return;
+	st = json_object_get(trust, "Statement");
+	n = json_is_array(st) ? json_array_size(st) : 1;
+	for (i = 0; i < n; i++) {
+		s = json_is_array(st) ? json_array_get(st, i) : st;
+		fed = json_object_get(json_object_get(s, "Principal"),
+		    "Federated");
+		m = json_is_array(fed) ? json_array_size(fed) : 1;
+		for (k = 0; fed != NULL && k < m; k++) {
+			v = json_is_array(fed) ? json_array_get(fed, k) : fed;
+			if (!json_is_string(v) || (issuers->n > 0 &&
+			    bsearch(&(const char *){ json_string_value(v) },
+			    issuers->v, issuers->n, sizeof(*issuers->v),
+			    cmp_str) != NULL))
+				continue;
+			snprintf(path, sizeof(path), "/trust/Statement");
+			if (json_is_array(st))
+				jsonpos_path_add_index(path, sizeof(path), i);
+			jsonpos_path_add(path, sizeof(path), "Principal");
+			jsonpos_path_add(path, sizeof(path), "Federated");
+			if (json_is_array(fed))
+				jsonpos_path_add_index(path, sizeof(path), k);
+			snprintf(msg, sizeof(msg), "issuer \"%.100s\" is not "
+			    "trusted: add it with regauthd oidc add",
+			    json_string_value(v));
+			report_at(r, d, path, POLICY_LINT_WARNING,
+			    "UNKNOWN_ISSUER", msg);
+		}
+	}
+}
+
 /* A FILE given on the command line; `kind` -1 means "detect". */
 static void
 check_file(struct report *r, const char *file, int kind)
@@ -245,17 +312,14 @@ check_file(struct report *r, const char *file, int kind)
 		return;
 	if (is_wrapper(d.j))
 		lint_wrapper(r, &d, kind);
+	else if (is_role(d.j))
+		lint_role(r, &d, NULL);
 	else
 		lint_into(r, &d, d.j, kind >= 0 ? (enum policy_kind)kind :
 		    has_principal(d.j) ? POLICY_RESOURCE : POLICY_IDENTITY, "");
 	doc_free(&d);
 }
 
-/* Names of DIR/SUB/ *.json, sorted; a missing folder is empty. */
-struct names {
-	char	**v;
-	size_t	  n;
-};
 
 static int
 cmp_str(const void *a, const void *b)
@@ -316,6 +380,38 @@ names_free(struct names *n)
 	memset(n, 0, sizeof(*n));
 }
 
+/* The URLs of the trusted issuers (oidc/NAME.json "issuer"), sorted. */
+static int
+issuer_urls(const char *dir, struct names *out)
+{
+	struct names files;
+	char path[4096];
+	const json_t *u;
+	struct err e;
+	json_t *j;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (names_list(dir, "oidc", &files) == -1)
+		return -1;
+	if ((out->v = calloc(files.n ? files.n : 1, sizeof(*out->v))) == NULL)
+		abort();
+	for (i = 0; i < files.n; i++) {
+		if (config_path(path, sizeof(path), dir, "oidc", files.v[i]) ==
+		    -1 || (j = util_json_load_file(path, &e)) == NULL)
+			continue;
+		u = json_object_get(j, "issuer");
+		if (json_is_string(u) && (out->v[out->n] =
+		    strdup(json_string_value(u))) != NULL)
+			out->n++;
+		json_decref(j);
+	}
+	names_free(&files);
+	if (out->n > 0)
+		qsort(out->v, out->n, sizeof(*out->v), cmp_str);
+	return 0;
+}
+
 /* The policy names of a "policies" list (string or array) or "boundary". */
 static void
 check_refs(struct report *r, const struct doc *d, const char *field,
@@ -358,8 +454,9 @@ file_path(char *buf, size_t sz, const char *dir, const char *sub,
 static void
 check_dir(struct report *r, const char *dir)
 {
-	static const char *const psubs[] = { "users", "serviceaccounts" };
-	struct names pols, groups, prin, repos;
+	static const char *const psubs[] = { "users", "serviceaccounts",
+	    "roles" };
+	struct names pols, groups, prin, repos, issuers;
 	struct names boundaries = { NULL, 0 };
 	char file[4096];
 	struct doc d;
@@ -369,13 +466,14 @@ check_dir(struct report *r, const char *dir)
 
 	if (names_list(dir, "policies", &pols) == -1 ||
 	    names_list(dir, "groups", &groups) == -1 ||
-	    names_list(dir, "repositories", &repos) == -1) {
+	    names_list(dir, "repositories", &repos) == -1 ||
+	    issuer_urls(dir, &issuers) == -1) {
 		report_add(r, dir, 1, 1, POLICY_LINT_ERROR, "UNREADABLE",
 		    strerror(errno));
 		return;
 	}
 	/* Principals first: which policies are boundaries, and references. */
-	for (k = 0; k < 2; k++) {
+	for (k = 0; k < 3; k++) {
 		if (names_list(dir, psubs[k], &prin) == -1)
 			continue;
 		for (i = 0; i < prin.n; i++) {
@@ -388,6 +486,8 @@ check_dir(struct report *r, const char *dir)
 			    "policy");
 			check_refs(r, &d, "groups", &groups, "UNKNOWN_GROUP",
 			    "group");
+			if (k == 2)
+				lint_role(r, &d, &issuers);
 			b = json_object_get(d.j, "boundary");
 			if (json_is_string(b)) {
 				if (boundaries.n == cap) {
@@ -438,6 +538,7 @@ check_dir(struct report *r, const char *dir)
 	names_free(&pols);
 	names_free(&groups);
 	names_free(&repos);
+	names_free(&issuers);
 	names_free(&boundaries);
 }
 

@@ -82,22 +82,6 @@ cmd_repo_file_name(const char *pattern, char *out, size_t sz)
 	return 0;
 }
 
-/* The account of DIR/regauthd.json, validated as the server would. */
-static int
-config_account(const char *dir, char *out, size_t sz, struct err *e)
-{
-	const json_t *a;
-	json_t *j;
-
-	if ((j = config_settings_load(dir, e)) == NULL)
-		return -1;
-	a = json_object_get(j, "account");
-	snprintf(out, sz, "%s", a != NULL ? json_string_value(a) :
-	    CONFIG_DEFAULT_ACCOUNT);
-	json_decref(j);
-	return 0;
-}
-
 /*
  * The name of a file in repositories/ that already holds the policy of
  * exactly `pattern` (a "repositories" list of that one pattern), preferring
@@ -147,48 +131,6 @@ target_name(const char *dir, const char *pattern, const char *derived,
 		snprintf(out, sz, "%s", best);
 }
 
-/* FILE, or stdin for "-". */
-static json_t *
-load_doc(const char *file, struct err *e, char **text, size_t *len)
-{
-	char *buf;
-
-	if (strcmp(file, "-") == 0) {
-		size_t n = 0, cap = 4096;
-		size_t r;
-		if ((buf = malloc(cap + 1)) == NULL) {
-			err_set(e, "out of memory");
-			return NULL;
-		}
-		while ((r = fread(buf + n, 1, cap - n, stdin)) > 0) {
-			n += r;
-			if (n > UTIL_JSON_MAX_BYTES) {
-				free(buf);
-				err_set(e, "stdin: more than %d bytes",
-				    UTIL_JSON_MAX_BYTES);
-				return NULL;
-			}
-			if (n == cap) {
-				char *nb = realloc(buf, cap * 2 + 1);
-				if (nb == NULL) {
-					free(buf);
-					err_set(e, "out of memory");
-					return NULL;
-				}
-				buf = nb;
-				cap *= 2;
-			}
-		}
-		buf[n] = '\0';
-		*len = n;
-	} else if ((buf = util_read_file(file, UTIL_JSON_MAX_BYTES, len,
-	    e)) == NULL)
-		return NULL;
-	*text = buf;
-	return util_json_loadb(buf, *len, strcmp(file, "-") == 0 ? "stdin" :
-	    file, e);
-}
-
 int
 cmd_repo_policy_set(int argc, char **argv)
 {
@@ -227,11 +169,11 @@ cmd_repo_policy_set(int argc, char **argv)
 		    "(1 to 255 of A-Z a-z 0-9 . _ - / : * ?)", pattern);
 		return EXIT_DENIED;
 	}
-	if (config_account(dir, account, sizeof(account), &e) == -1) {
+	if (cli_config_account(dir, account, sizeof(account), &e) == -1) {
 		cli_complain("%s", e.msg);
 		return EXIT_USAGE;
 	}
-	if ((doc = load_doc(file, &e, &text, &len)) == NULL) {
+	if ((doc = cli_load_doc(file, &text, &len, &e)) == NULL) {
 		cli_complain("%s", e.msg);
 		rc = EXIT_DENIED;
 		goto out;

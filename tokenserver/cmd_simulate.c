@@ -21,6 +21,58 @@
 
 
 
+/*
+ * The principal --principal names: TYPE/NAME, anonymous, or a role's
+ * session (role/NAME is its session "simulated"; assumed-role/NAME/SESSION
+ * names one), whose oidc:CLAIM keys come from --context.
+ */
+static int
+simulated_identity(const struct config *cfg, const char *who,
+    struct identity *id)
+{
+	char name[CONFIG_NAME_MAX + 8], session[AUTHN_SESSION_MAX + 1];
+	const char *slash;
+	json_t *none;
+	struct err e;
+	int rc;
+
+	if (strcmp(who, "anonymous") == 0)
+		return 0;
+	snprintf(session, sizeof(session), "simulated");
+	if (strncmp(who, "assumed-role/", 13) == 0 &&
+	    (slash = strchr(who + 13, '/')) != NULL) {
+		snprintf(name, sizeof(name), "role/%.*s",
+		    (int)(slash - who - 13), who + 13);
+		snprintf(session, sizeof(session), "%s", slash + 1);
+		who = name;
+	}
+	if ((id->principal = config_principal(cfg, who)) == NULL) {
+		cli_complain("principal \"%s\" not found (TYPE/NAME: "
+		    "user/alice, serviceaccount/ci, role/deploy, "
+		    "assumed-role/deploy/SESSION; or anonymous)", who);
+		return -1;
+	}
+	if (!id->principal->enabled) {
+		cli_complain("%s is disabled: the server refuses its "
+		    "credentials", who);
+		return -1;
+	}
+	if (strcmp(id->principal->type, "role") != 0) {
+		snprintf(id->method, sizeof(id->method), "%s",
+		    strcmp(id->principal->type, "user") == 0 ? "password" :
+		    "key");
+		return 0;
+	}
+	if ((none = json_object()) == NULL)
+		return -1;
+	rc = authn_session_identity(cfg, id->principal, session,
+	    cfg->nissuers > 0 ? cfg->issuers[0].issuer : "", none, id, &e);
+	json_decref(none);
+	if (rc == -1)
+		cli_complain("%s: %s", who, e.msg);
+	return rc;
+}
+
 static int
 usage(void)
 {
@@ -285,22 +337,9 @@ cmd_policy_simulate(int argc, char **argv)
 		goto out;
 	}
 	memset(&id, 0, sizeof(id));
-	if (strcmp(who, "anonymous") != 0) {
-		if ((id.principal = config_principal(cfg, who)) == NULL) {
-			cli_complain("principal \"%s\" not found (TYPE/NAME: "
-			    "user/alice, serviceaccount/ci; or anonymous)", who);
-			rc = EXIT_DENIED;
-			goto out;
-		}
-		if (!id.principal->enabled) {
-			cli_complain("%s is disabled: the server refuses its "
-			    "credentials", who);
-			rc = EXIT_DENIED;
-			goto out;
-		}
-		snprintf(id.method, sizeof(id.method), "%s",
-		    strcmp(id.principal->type, "user") == 0 ? "password" :
-		    "key");
+	if (simulated_identity(cfg, who, &id) == -1) {
+		rc = EXIT_DENIED;
+		goto out;
 	}
 	if ((service = token_service(cfg, service, &e)) == NULL) {
 		if (cfg->nservices != 1 && strcmp(e.msg, "unknown service") != 0)
@@ -355,7 +394,7 @@ cmd_policy_simulate(int argc, char **argv)
 	if (json) {
 		char *s;
 		out = json_pack("{s:s, s:s, s:b, s:O, s:O}", "principal",
-		    id.principal ? id.principal->short_name : "anonymous",
+		    id.principal ? authn_subject(&id) : "anonymous",
 		    "service", service, "allowed", all, "context", ctx,
 		    "results", results);
 		if (out == NULL || (s = json_dumps(out, JSON_COMPACT)) == NULL) {
@@ -374,6 +413,7 @@ out:
 	json_decref(out);
 	json_decref(results);
 	json_decref(ctx);
+	authn_identity_clear(&id);
 	scope_list_free(&scopes);
 	free(scopev);
 	config_release(cfg);

@@ -106,6 +106,7 @@ principal_clear(struct principal *p)
 	for (i = 0; i < p->nkeys; i++)
 		EVP_PKEY_free(p->keys[i].pkey);
 	free(p->keys);
+	policy_free(p->trust);
 }
 
 void
@@ -149,6 +150,9 @@ config_release(struct config *cfg)
 	}
 	free(cfg->repo_policies);
 	policy_globset_free(cfg->repo_index);
+	for (i = 0; i < cfg->nissuers; i++)
+		oidc_issuer_clear(&cfg->issuers[i]);
+	free(cfg->issuers);
 	authn_cache_free(cfg->logincache);
 	free(cfg);
 }
@@ -789,13 +793,50 @@ config_principal_key(const struct principal *p, const char *key_id)
 	return NULL;
 }
 
+/*
+ * A role's "trust" (an IAM document with Principal, read as a resource
+ * policy of the role: who may assume it) and "max_session" (seconds).
+ */
+static int
+load_role(struct config *cfg, const json_t *j, const char *name,
+    struct principal *p, const struct policy_parse_opts *opts,
+    const char *file, struct err *e)
+{
+	const json_t *t = json_object_get(j, "trust");
+	struct policy_diag pd;
+	struct err pe;
+	char pos[32];
+
+	if (!json_is_object(t)) {
+		err_set(e, "%s: \"trust\" must be an IAM policy document "
+		    "(who may assume the role)", file);
+		return -1;
+	}
+	if ((p->trust = policy_parse_diag(t, POLICY_RESOURCE, opts, &pe,
+	    &pd)) == NULL) {
+		err_set(e, "%s%s: trust: %s", file, where(cfg, "roles", name,
+		    "/trust", pd.path, pos, sizeof(pos)), pe.msg);
+		return -1;
+	}
+	if (get_int(j, "max_session", CONFIG_DEFAULT_SESSION,
+	    CONFIG_MIN_SESSION, CONFIG_MAX_SESSION, &p->max_session, file,
+	    e) == -1)
+		return -1;
+	return 0;
+}
+
 static int
 load_principal(struct config *cfg, const char *type, const char *sub,
-    const char *name, struct principal *p, struct err *e)
+    const char *name, struct principal *p,
+    const struct policy_parse_opts *opts, struct err *e)
 {
 	static const char *const known[] = { "name", "password", "groups",
 	    "policies", "boundary", "tags", "enabled", "keys", "description",
 	    NULL };
+	static const char *const role_known[] = { "name", "trust",
+	    "policies", "boundary", "tags", "enabled", "max_session",
+	    "description", NULL };
+	int role = strcmp(type, "role") == 0;
 	char file[200];
 	json_t *j = NULL, *v;
 	size_t i;
@@ -808,7 +849,7 @@ load_principal(struct config *cfg, const char *type, const char *sub,
 	}
 	if ((j = load_named(cfg, sub, name, e)) == NULL)
 		return -1;
-	if (check_keys(j, known, file, e) == -1)
+	if (check_keys(j, role ? role_known : known, file, e) == -1)
 		goto out;
 	v = json_object_get(j, "name");
 	if (v != NULL && (!json_is_string(v) ||
@@ -896,6 +937,8 @@ load_principal(struct config *cfg, const char *type, const char *sub,
 	}
 	if (load_keys(v, p, file, e) == -1)
 		goto out;
+	if (role && load_role(cfg, j, name, p, opts, file, e) == -1)
+		goto out;
 	rc = 0;
 out:
 	json_decref(j);
@@ -909,36 +952,124 @@ cmp_principal(const void *a, const void *b)
 	    ((const struct principal *)b)->short_name);
 }
 
+#define NKINDS 3
+
 static int
-load_principals(struct config *cfg, struct err *e)
+load_principals(struct config *cfg, const struct policy_parse_opts *opts,
+    struct err *e)
 {
-	static const struct { const char *type, *sub; } kinds[] = {
+	static const struct { const char *type, *sub; } kinds[NKINDS] = {
 		{ "user", "users" },
 		{ "serviceaccount", "serviceaccounts" },
+		{ "role", "roles" },
 	};
-	char **names[2] = { NULL, NULL };
-	size_t n[2] = { 0, 0 }, k, i, total;
+	char **names[NKINDS] = { NULL, NULL, NULL };
+	size_t n[NKINDS] = { 0, 0, 0 }, k, i, total = 0;
 	int rc = -1;
 
-	for (k = 0; k < 2; k++)
+	for (k = 0; k < NKINDS; k++) {
 		if (list_json(cfg->dir, kinds[k].sub, &names[k], &n[k], e) == -1)
 			goto out;
-	total = n[0] + n[1];
+		total += n[k];
+	}
 	cfg->principals = calloc(total ? total : 1, sizeof(*cfg->principals));
-	for (k = 0; k < 2; k++)
+	for (k = 0; k < NKINDS; k++)
 		for (i = 0; i < n[k]; i++) {
 			if (load_principal(cfg, kinds[k].type, kinds[k].sub,
 			    names[k][i], &cfg->principals[cfg->nprincipals++],
-			    e) == -1)
+			    opts, e) == -1)
 				goto out;
 		}
 	qsort(cfg->principals, cfg->nprincipals, sizeof(*cfg->principals),
 	    cmp_principal);
 	rc = 0;
 out:
-	for (k = 0; k < 2; k++)
+	for (k = 0; k < NKINDS; k++)
 		free_names(names[k], n[k]);
 	return rc;
+}
+
+/* oidc/NAME.json: the trusted issuers (oidc.c checks each file). */
+static int
+load_issuers(struct config *cfg, struct err *e)
+{
+	char **names = NULL;
+	size_t n = 0, i, k;
+	json_t *j;
+	int rc = -1;
+
+	if (list_json(cfg->dir, "oidc", &names, &n, e) == -1)
+		return -1;
+	if ((cfg->issuers = calloc(n ? n : 1, sizeof(*cfg->issuers))) == NULL)
+		abort();
+	for (i = 0; i < n; i++) {
+		if (!config_valid_name(names[i])) {
+			err_set(e, "oidc/%s.json: invalid name", names[i]);
+			goto out;
+		}
+		if ((j = load_named(cfg, "oidc", names[i], e)) == NULL)
+			goto out;
+		if (oidc_issuer_load(&cfg->issuers[cfg->nissuers], cfg->dir,
+		    names[i], j, e) == -1) {
+			json_decref(j);
+			goto out;
+		}
+		json_decref(j);
+		cfg->nissuers++;
+		for (k = 0; k + 1 < cfg->nissuers; k++)
+			if (strcmp(cfg->issuers[k].issuer,
+			    cfg->issuers[cfg->nissuers - 1].issuer) == 0) {
+				err_set(e, "oidc/%s.json: issuer %s is already "
+				    "trusted by oidc/%s.json", names[i],
+				    cfg->issuers[k].issuer,
+				    cfg->issuers[k].name);
+				goto out;
+			}
+	}
+	rc = 0;
+out:
+	free_names(names, n);
+	return rc;
+}
+
+int
+config_issuer_in_dir(const char *dir, const char *url, char *name, size_t sz)
+{
+	char **names = NULL, path[4096];
+	const json_t *u;
+	size_t n = 0, i;
+	struct err e;
+	json_t *j;
+	int found = 0;
+
+	if (list_json(dir, "oidc", &names, &n, &e) == -1)
+		return 0;
+	for (i = 0; i < n && !found; i++) {
+		if (config_path(path, sizeof(path), dir, "oidc", names[i]) ==
+		    -1 || (j = util_json_load_file(path, &e)) == NULL)
+			continue;
+		u = json_object_get(j, "issuer");
+		if (json_is_string(u) && strcmp(json_string_value(u), url) ==
+		    0) {
+			found = 1;
+			if (name != NULL)
+				snprintf(name, sz, "%s", names[i]);
+		}
+		json_decref(j);
+	}
+	free_names(names, n);
+	return found;
+}
+
+const struct oidc_issuer *
+config_issuer(const struct config *cfg, const char *url)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nissuers; i++)
+		if (strcmp(cfg->issuers[i].issuer, url) == 0)
+			return &cfg->issuers[i];
+	return NULL;
 }
 
 const struct principal *
@@ -1125,7 +1256,8 @@ config_load(const char *dir, struct err *e)
 	opts.registry = 1;
 	if ((cfg->keys = keys_load(dir, cfg->kid_format, e)) == NULL ||
 	    load_policies(cfg, &opts, e) == -1 ||
-	    load_principals(cfg, e) == -1 ||
+	    load_issuers(cfg, e) == -1 ||
+	    load_principals(cfg, &opts, e) == -1 ||
 	    load_repo_policies(cfg, &opts, e) == -1 ||
 	    index_repo_policies(cfg, e) == -1)
 		goto fail;

@@ -1,7 +1,8 @@
 /*
  * The configuration directory, loaded as one immutable snapshot:
  * regauthd.json (settings), keys/, policies/NAME.json, users/NAME.json,
- * groups/NAME.json, repositories/NAME.json. A reload builds a new snapshot
+ * groups/NAME.json, serviceaccounts/NAME.json, roles/NAME.json,
+ * oidc/NAME.json, repositories/NAME.json. A reload builds a new snapshot
  * and swaps it in; requests hold a reference to the one they started with.
  */
 #ifndef REGAUTHD_CONFIG_H
@@ -12,6 +13,7 @@
 #include <jansson.h>
 #include "keys.h"
 #include "netaddr.h"
+#include "oidc.h"
 #include "policy/policy.h"
 #include "util.h"
 
@@ -22,6 +24,9 @@
 #define CONFIG_DEFAULT_LISTEN	"127.0.0.1:5001"
 #define CONFIG_NAME_MAX		64
 #define CONFIG_MAX_SA_KEYS	16	/* public keys of one service account */
+#define CONFIG_MIN_SESSION	900	/* a role's max_session, seconds */
+#define CONFIG_MAX_SESSION	43200
+#define CONFIG_DEFAULT_SESSION	3600
 
 struct logincache;
 
@@ -33,7 +38,7 @@ struct principal_key {
 };
 
 struct principal {
-	char			*type;		/* "user", "serviceaccount" */
+	char			*type;		/* "user", "serviceaccount", "role" */
 	char			*name;
 	char			*short_name;	/* "user/alice" */
 	char			*arn;		/* arn:regauth:iam::ACCOUNT:user/alice */
@@ -44,6 +49,8 @@ struct principal {
 	size_t			 npolicies;
 	struct principal_key	*keys;		/* service accounts only */
 	size_t			 nkeys;
+	struct policy		*trust;		/* roles only: who may assume it */
+	int64_t			 max_session;	/* roles only: seconds */
 };
 
 struct repo_policy {
@@ -84,6 +91,8 @@ struct config {
 	struct repo_policy	*repo_policies;
 	size_t			 nrepo_policies;
 	struct policy_globset	*repo_index;	/* their patterns, by prefix */
+	struct oidc_issuer	*issuers;	/* trusted OIDC issuers */
+	size_t			 nissuers;
 
 	struct logincache	*logincache;	/* verified login tokens */
 	int			 refs;		/* guarded by config.c's lock */
@@ -105,6 +114,15 @@ const struct policy *config_policy(const struct config *cfg, const char *name);
 const struct principal_key *config_principal_key(const struct principal *p,
     const char *key_id);
 int config_has_service(const struct config *cfg, const char *service);
+/*
+ * Does DIR/oidc/ hold a file for issuer `url` (its name into `name` when
+ * not NULL)? For the commands that edit the directory.
+ */
+int config_issuer_in_dir(const char *dir, const char *url, char *name,
+    size_t sz);
+/* The trusted issuer whose URL is `url` exactly; NULL when none. */
+const struct oidc_issuer *config_issuer(const struct config *cfg,
+    const char *url);
 
 /*
  * The repository policies attached to `repo` (patterns are IAM globs),

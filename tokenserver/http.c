@@ -384,7 +384,7 @@ authenticate(struct config *cfg, struct MHD_Connection *con,
 		rc = -2;
 		goto out;
 	}
-	memset(id, 0, sizeof(*id));
+	authn_identity_clear(id);
 	if (authn_password(cfg, user, pass, id, &e) == -1) {
 		if (jwt)
 			e = te;
@@ -393,7 +393,7 @@ authenticate(struct config *cfg, struct MHD_Connection *con,
 	}
 ok:
 	snprintf(rq->principal, sizeof(rq->principal), "%s",
-	    id->principal->short_name);
+	    authn_subject(id));
 	rc = 0;
 out:
 	if (rc == -1)
@@ -420,6 +420,7 @@ issue(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 	int status, rc;
 
 	memset(&tr, 0, sizeof(tr));
+	memset(&id, 0, sizeof(id));
 	e.msg[0] = '\0';
 	buf_init(&resp);
 	scope_list_init(&scopes, (size_t)cfg->max_scopes);
@@ -455,7 +456,7 @@ issue(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 				goto out;
 			}
 			snprintf(rq->principal, sizeof(rq->principal), "%s",
-			    id.principal->short_name);
+			    authn_subject(&id));
 		} else if (strcmp(grant, REGAUTH_GRANT_PASSWORD) == 0) {
 			if (form_get(f, "password") == NULL) {
 				ret = reply_error(con, rq,
@@ -514,14 +515,82 @@ issue(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 	ret = reply(con, rq, MHD_HTTP_OK, "application/json", resp.p, resp.len,
 	    NULL);
 out:
+	authn_identity_clear(&id);
 	buf_release(&resp);
 	scope_list_free(&scopes);
 	return ret;
 }
 
+/* A refusal's reason to the log; it may quote a token's JSON: escaped. */
+static void
+log_refusal(const struct request *rq, const char *what, const char *msg)
+{
+	char text[sizeof(((struct err *)0)->msg) + 64];
+	struct buf line;
+
+	snprintf(text, sizeof(text), "%s: %s", what, msg);
+	buf_init(&line);
+	buf_adds(&line, "{\"level\":\"info\",\"msg\":");
+	buf_json_string(&line, text);
+	buf_printf(&line, ",\"client\":\"%s\"}\n", rq->client);
+	if (buf_str(&line) != NULL)
+		fwrite(line.p, 1, line.len, stderr);
+	buf_release(&line);
+}
+
+/* The token-exchange grant (login.c): an OIDC token for a role. */
+static enum MHD_Result
+login_oidc(struct MHD_Connection *con, struct request *rq, struct config *cfg,
+    const struct form *f)
+{
+	struct login_exchange_req xr;
+	struct identity id;
+	struct err e;
+	int64_t retry;
+	int status;
+	json_t *j;
+	enum MHD_Result ret;
+
+	e.msg[0] = '\0';
+	/* An OIDC token is no login token: a locked address is refused. */
+	if ((retry = guard_locked(cfg, rq, NULL)) > 0)
+		return reply_locked(con, rq, retry);
+	memset(&xr, 0, sizeof(xr));
+	xr.subject_token = form_get(f, "subject_token");
+	xr.subject_token_type = form_get(f, "subject_token_type");
+	xr.role = form_get(f, REGAUTH_FORM_ROLE);
+	xr.session = form_get(f, REGAUTH_FORM_SESSION);
+	xr.source_ip = strcmp(rq->client, "-") != 0 ? rq->client : NULL;
+	if ((j = login_exchange(cfg, &xr, &id, &status, &e)) != NULL) {
+		snprintf(rq->principal, sizeof(rq->principal), "%s",
+		    authn_subject(&id));
+		ret = reply_json(con, rq, MHD_HTTP_OK, j, NULL);
+		authn_identity_clear(&id);
+		return ret;
+	}
+	log_refusal(rq, "token exchange", e.msg);
+	switch (status) {
+	case 400:
+		return reply_error(con, rq, MHD_HTTP_BAD_REQUEST,
+		    "INVALID_REQUEST", e.msg);
+	case 401:
+		guard_failed(cfg, rq, NULL);
+		return reply_error(con, rq, MHD_HTTP_UNAUTHORIZED,
+		    "UNAUTHORIZED", "invalid subject token");
+	case 403:
+		guard_failed(cfg, rq, NULL);
+		return reply_error(con, rq, MHD_HTTP_FORBIDDEN, "DENIED",
+		    "not authorized to assume the role with this token");
+	default:
+		return reply_error(con, rq, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    "SERVER_ERROR", "internal error");
+	}
+}
+
 /*
  * POST /v1/login: a login token for a service-account assertion (login.c),
- * or for a password (or a login token) with grant_type=password.
+ * an OIDC token (token exchange), or a password (or a login token) with
+ * grant_type=password.
  */
 static enum MHD_Result
 login(struct MHD_Connection *con, struct request *rq, struct config *cfg,
@@ -534,26 +603,19 @@ login(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 	char *tok;
 	json_t *j;
 	enum MHD_Result ret;
-	int64_t retry = 0;
+	int64_t retry = 0, ttl;
 	int rc;
 
 	e.msg[0] = '\0';
+	if (grant != NULL && strcmp(grant, REGAUTH_GRANT_EXCHANGE) == 0)
+		return login_oidc(con, rq, cfg, f);
 	if (grant != NULL && strcmp(grant, REGAUTH_GRANT_JWT_BEARER) == 0) {
 		/* An assertion is no login token: a locked address is refused. */
 		if ((retry = guard_locked(cfg, rq, NULL)) > 0)
 			return reply_locked(con, rq, retry);
 		if ((j = login_assertion(cfg, form_get(f, "assertion"), &p,
 		    &e)) == NULL) {
-			/* The reason may quote the assertion's JSON: escape it. */
-			struct buf line;
-
-			buf_init(&line);
-			buf_adds(&line, "{\"level\":\"info\",\"msg\":");
-			buf_json_string(&line, e.msg);
-			buf_printf(&line, ",\"client\":\"%s\"}\n", rq->client);
-			if (buf_str(&line) != NULL)
-				fwrite(line.p, 1, line.len, stderr);
-			buf_release(&line);
+			log_refusal(rq, "assertion", e.msg);
 			guard_failed(cfg, rq, NULL);
 			return reply_error(con, rq, MHD_HTTP_UNAUTHORIZED,
 			    "UNAUTHORIZED", "invalid assertion");
@@ -569,19 +631,27 @@ login(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 	    form_get(f, "password"), &id, rq, &retry);
 	if (rc == -2)
 		return reply_locked(con, rq, retry);
-	if (rc == -1 || id.principal == NULL)
+	if (rc == -1 || id.principal == NULL) {
+		authn_identity_clear(&id);
 		return reply_error(con, rq, MHD_HTTP_UNAUTHORIZED,
 		    "UNAUTHORIZED", "invalid username or password");
+	}
 	tok = authn_issue_login_token_for(cfg, &id, cfg->login_token_ttl, &e);
-	if (tok == NULL)
+	if (tok == NULL) {
+		authn_identity_clear(&id);
 		return reply_error(con, rq, MHD_HTTP_INTERNAL_SERVER_ERROR,
 		    "SERVER_ERROR", "internal error");
+	}
+	/* A token made from a login token lives no longer than it. */
+	ttl = cfg->login_token_ttl;
+	if (id.not_after != 0 && id.not_after - util_now() < ttl)
+		ttl = id.not_after - util_now();
 	j = json_pack("{s:s, s:s, s:I, s:s}", "access_token", tok,
-	    "token_type", "Bearer", "expires_in",
-	    (json_int_t)cfg->login_token_ttl, "principal",
-	    id.principal->short_name);
+	    "token_type", "Bearer", "expires_in", (json_int_t)ttl,
+	    "principal", authn_subject(&id));
 	ret = reply_json(con, rq, MHD_HTTP_OK, j, NULL);
 	util_secure_free_str(tok);
+	authn_identity_clear(&id);
 	return ret;
 }
 

@@ -41,6 +41,15 @@ int jws_kid_libtrust(EVP_PKEY *pkey, char out[64], struct err *e);
 json_t *jws_jwk_new(EVP_PKEY *pkey, enum jws_alg alg, const char *kid);
 
 /*
+ * A public JWK to a key: RSA (n, e; 2048 to 8192 bits, e odd) for RS256,
+ * or EC P-256 (x, y of 32 bytes each, a point on the curve) for ES256.
+ * "alg", when present, must name that algorithm; other members (kid, use,
+ * private parts) are not looked at. *alg receives the key's algorithm.
+ */
+EVP_PKEY *jws_jwk_to_pkey(const json_t *jwk, enum jws_alg *alg,
+    struct err *e);
+
+/*
  * Sign: `header_b64` is the already-encoded protected header (keys.c builds
  * it once per key); `payload` is the claims JSON text. Returns the compact
  * token "h.p.s" (malloc'ed) or NULL.

@@ -405,3 +405,178 @@ login_assertion(struct config *cfg, const char *assertion,
 	*pout = p;
 	return j;
 }
+
+/* ---- token exchange: an OIDC token for a role ----------------------------- */
+
+#define TRUST_ACTION	"sts:AssumeRoleWithWebIdentity"
+#define SESSION_CLAIMS_MAX 8192	/* bytes of the claims a session carries */
+
+#define REFUSE(code, ...) do {		\
+	*status = (code);			\
+	err_set(e, __VA_ARGS__);		\
+} while (0)
+
+/*
+ * The context a trust policy sees: every claim as oidc:CLAIM and as
+ * ISSUER-WITHOUT-SCHEME:CLAIM, the issuer, the time and the client.
+ */
+static json_t *
+trust_context(const struct oidc_issuer *iss, const json_t *claims,
+    const char *source_ip, int64_t now, struct err *e)
+{
+	char t[32], epoch[24], prefix[300];
+	json_t *ctx;
+
+	util_rfc3339(now, t);
+	snprintf(epoch, sizeof(epoch), "%lld", (long long)now);
+	snprintf(prefix, sizeof(prefix), "%s:", iss->key_prefix);
+	if ((ctx = json_pack("{s:s, s:s, s:s}", "aws:CurrentTime", t,
+	    "aws:EpochTime", epoch, "aws:FederatedProvider", iss->issuer)) ==
+	    NULL) {
+		err_set(e, "out of memory");
+		return NULL;
+	}
+	if (source_ip != NULL) {
+		json_object_set_new(ctx, "aws:SourceIp", json_string(source_ip));
+		json_object_set_new(ctx, "regauth:SourceIp",
+		    json_string(source_ip));
+	}
+	if (oidc_flatten_claims(claims, "oidc:", ctx, e) == -1 ||
+	    oidc_flatten_claims(claims, prefix, ctx, e) == -1) {
+		json_decref(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+int
+login_trust_decide(const struct config *cfg, const struct principal *role,
+    const struct oidc_issuer *iss, const json_t *claims,
+    const char *source_ip, struct policy_result *res, struct err *e)
+{
+	struct policy_ref ref = { role->trust, POLICY_RESOURCE, 0 };
+	struct policy_request rq;
+	json_t *ctx;
+	enum policy_decision d;
+
+	if ((ctx = trust_context(iss, claims, source_ip, util_now(), e)) ==
+	    NULL)
+		return -1;
+	memset(&rq, 0, sizeof(rq));
+	rq.principal = iss->issuer;
+	rq.action = TRUST_ACTION;
+	rq.resource = role->arn;
+	rq.context = ctx;
+	rq.account = cfg->account;
+	d = policy_evaluate(&ref, 1, &rq, res);
+	json_decref(ctx);
+	return d == POLICY_ALLOW ? 1 : 0;
+}
+
+json_t *
+login_exchange(struct config *cfg, const struct login_exchange_req *rq,
+    struct identity *id, int *status, struct err *e)
+{
+	const struct oidc_issuer *iss = NULL;
+	const struct principal *role;
+	char name[CONFIG_NAME_MAX + 8], session[AUTHN_SESSION_MAX + 1];
+	json_t *claims = NULL, *flat = NULL, *j = NULL;
+	const char *sub;
+	char *tok = NULL, *text;
+	size_t textlen;
+	int64_t ttl;
+	int trusted;
+
+	memset(id, 0, sizeof(*id));
+	*status = 400;
+	if (rq->subject_token == NULL || rq->subject_token[0] == '\0') {
+		REFUSE(400, "subject_token required");
+		return NULL;
+	}
+	if (rq->subject_token_type == NULL ||
+	    (strcmp(rq->subject_token_type, REGAUTH_TOKEN_TYPE_JWT) != 0 &&
+	    strcmp(rq->subject_token_type, REGAUTH_TOKEN_TYPE_ID_TOKEN) != 0)) {
+		REFUSE(400, "subject_token_type must be %s",
+		    REGAUTH_TOKEN_TYPE_JWT);
+		return NULL;
+	}
+	if (rq->role == NULL || !config_valid_name(rq->role)) {
+		REFUSE(400, "role required: the name of a role");
+		return NULL;
+	}
+	if (rq->session != NULL && !authn_valid_session(rq->session)) {
+		REFUSE(400, "session must be 2 to 64 characters of "
+		    "[A-Za-z0-9+=,.@-]");
+		return NULL;
+	}
+	if (oidc_verify(cfg->issuers, cfg->nissuers, rq->subject_token,
+	    util_now(), &iss, &claims, e) == -1) {
+		*status = 401;
+		return NULL;
+	}
+	sub = json_string_value(json_object_get(claims, "sub"));
+	snprintf(name, sizeof(name), "role/%s", rq->role);
+	role = config_principal(cfg, name);
+	if (role == NULL || !role->enabled || role->trust == NULL) {
+		REFUSE(403, "no enabled role %.64s", rq->role);
+		goto out;
+	}
+	/* Claims a session cannot carry refuse the token, before any trust. */
+	if ((flat = json_object()) == NULL ||
+	    oidc_flatten_claims(claims, "", flat, e) == -1) {
+		*status = 401;
+		goto out;
+	}
+	if ((text = json_dumps(flat, JSON_COMPACT)) == NULL) {
+		*status = 500;
+		err_set(e, "out of memory");
+		goto out;
+	}
+	textlen = strlen(text);
+	free(text);
+	if (textlen > SESSION_CLAIMS_MAX) {
+		*status = 401;
+		err_set(e, "the token's claims exceed %d bytes",
+		    SESSION_CLAIMS_MAX);
+		goto out;
+	}
+	if ((trusted = login_trust_decide(cfg, role, iss, claims,
+	    rq->source_ip, NULL, e)) == -1) {
+		*status = 401;
+		goto out;
+	}
+	if (!trusted) {
+		*status = 403;
+		err_set(e, "the trust policy of role %.64s refuses %.200s "
+		    "(sub %.200s)", rq->role, iss->issuer, sub ? sub : "");
+		goto out;
+	}
+	if (rq->session != NULL)
+		snprintf(session, sizeof(session), "%s", rq->session);
+	else
+		authn_session_from_sub(sub, session);
+	*status = 500;
+	if (authn_session_identity(cfg, role, session, iss->issuer, flat, id,
+	    e) == -1)
+		goto out;
+	ttl = cfg->key_login_token_ttl < role->max_session ?
+	    cfg->key_login_token_ttl : role->max_session;
+	id->not_after = util_now() + ttl;	/* the session ends then */
+	if ((tok = authn_issue_login_token_for(cfg, id, ttl, e)) == NULL)
+		goto out;
+	j = json_pack("{s:s, s:s, s:s, s:I, s:s}", "access_token", tok,
+	    "issued_token_type", REGAUTH_TOKEN_TYPE_ACCESS, "token_type",
+	    "Bearer", "expires_in", (json_int_t)ttl, "principal",
+	    id->session_name);
+	if (j == NULL)
+		err_set(e, "out of memory");
+	else
+		*status = 200;
+out:
+	if (j == NULL)
+		authn_identity_clear(id);
+	util_secure_free_str(tok);
+	json_decref(flat);
+	json_decref(claims);
+	return j;
+}

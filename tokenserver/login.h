@@ -1,6 +1,7 @@
 /*
  * POST /v1/login with a service-account assertion (RFC 7523 JWT bearer
  * grant): the checks of the assertion, and the replay cache of its jti.
+ * And with an OIDC token (RFC 8693 token exchange) for a role.
  */
 #ifndef REGAUTHD_LOGIN_H
 #define REGAUTHD_LOGIN_H
@@ -8,6 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "authn.h"
+#include "oidc.h"
+#include "policy/policy.h"
 #include "util.h"
 
 struct config;
@@ -50,5 +54,33 @@ int login_replay_record(const char *sub, const char *jti, int64_t exp,
 
 /* Empty the cache and bound it to `slots` entries (tests; 0: default). */
 void login_replay_reset(size_t slots);
+
+struct login_exchange_req {
+	const char	*subject_token;
+	const char	*subject_token_type;
+	const char	*role;
+	const char	*session;	/* NULL: from the token's sub */
+	const char	*source_ip;	/* may be NULL */
+};
+
+/*
+ * The token exchange: verify the OIDC token (oidc.c), let the role's trust
+ * policy decide (principal: the issuer URL; action
+ * sts:AssumeRoleWithWebIdentity; resource: the role's ARN; context: the
+ * claims as oidc:CLAIM and ISSUER:CLAIM), and answer the JSON of a 200 with
+ * a login token for the session (new reference; `id` filled: clear it).
+ * NULL with *status 400 (bad request), 401 (bad token), 403 (no such role,
+ * or its trust refuses) or 500, and `e` saying why (for the log).
+ */
+json_t *login_exchange(struct config *cfg, const struct login_exchange_req *rq,
+    struct identity *id, int *status, struct err *e);
+
+/*
+ * The trust decision alone (also `policy simulate`): 1 allowed, 0 refused,
+ * -1 out of memory. `res` (may be NULL) gets the deciding statements.
+ */
+int login_trust_decide(const struct config *cfg, const struct principal *role,
+    const struct oidc_issuer *iss, const json_t *claims,
+    const char *source_ip, struct policy_result *res, struct err *e);
 
 #endif

@@ -22,6 +22,7 @@
 #include "cli.h"
 #include "cmd_policy.h"
 #include "cmd_repo.h"
+#include "cmd_role.h"
 #include "cmd_sa.h"
 #include "cmd_simulate.h"
 #include "config.h"
@@ -47,6 +48,12 @@ usage(void)
 "       regauthd sa key list -c DIR NAME [--json]\n"
 "       regauthd sa key enable|disable|delete -c DIR NAME KEY_ID\n"
 "       regauthd repo-policy set -c DIR REPOSITORY_PATTERN FILE\n"
+"       regauthd role add -c DIR NAME --trust FILE [--policy P]... [--boundary P]\n"
+"                [--max-session SECONDS] [--tag K=V]... [--description TEXT]\n"
+"       regauthd role list -c DIR [--json]\n"
+"       regauthd oidc add -c DIR ISSUER_URL --audience AUD [--audience AUD]...\n"
+"                [--jwks-file FILE] [--ca-file FILE] [--name NAME] [--cache-seconds N]\n"
+"       regauthd oidc list -c DIR [--json]\n"
 "       regauthd policy simulate -c DIR --principal TYPE/NAME|anonymous\n"
 "                --scope SCOPE... [--service S] [--context KEY=VALUE]... [--json]\n"
 "       regauthd policy check -c DIR | FILE... [--kind identity|resource|boundary]\n"
@@ -547,6 +554,10 @@ main(int argc, char **argv)
 		return cmd_policy_simulate(argc - 2, argv + 2);
 	if (strcmp(cmd, "sa") == 0)
 		return cmd_sa(argc - 1, argv + 1);
+	if (strcmp(cmd, "role") == 0)
+		return cmd_role(argc - 1, argv + 1);
+	if (strcmp(cmd, "oidc") == 0)
+		return cmd_oidc(argc - 1, argv + 1);
 	if (strcmp(cmd, "repo-policy") == 0 && strcmp(sub, "set") == 0)
 		return cmd_repo_policy_set(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

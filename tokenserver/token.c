@@ -53,15 +53,27 @@ make_context(const struct config *cfg, const struct identity *id,
 		if (strcmp(p->type, "user") == 0)
 			json_object_set_new(ctx, "aws:username",
 			    json_string(p->name));
-		json_object_set_new(ctx, "aws:userid",
-		    json_string(p->short_name));
+		/* A session: its role's ARN, and userid "role/R:SESSION". */
+		if (id->session[0] != '\0') {
+			snprintf(key, sizeof(key), "%s:%s", p->short_name,
+			    id->session);
+			json_object_set_new(ctx, "aws:userid", json_string(key));
+		} else
+			json_object_set_new(ctx, "aws:userid",
+			    json_string(p->short_name));
 		json_object_set_new(ctx, "aws:PrincipalArn", json_string(p->arn));
 		json_object_set_new(ctx, "aws:PrincipalType",
-		    json_string(strcmp(p->type, "user") == 0 ? "User" :
-		    "ServiceAccount"));
+		    json_string(id->session[0] != '\0' ? "AssumedRole" :
+		    strcmp(p->type, "user") == 0 ? "User" : "ServiceAccount"));
 		json_object_foreach(p->tags, k, v) {
 			snprintf(key, sizeof(key), "aws:PrincipalTag/%s", k);
 			json_object_set(ctx, key, v);
+		}
+		/* The session's oidc:CLAIM keys and aws:FederatedProvider. */
+		if (id->claims != NULL && json_object_update(ctx,
+		    id->claims) == -1) {
+			json_decref(ctx);
+			return NULL;
 		}
 	}
 	(void)cfg;
@@ -169,7 +181,7 @@ decide(struct env *env, const struct scope *sc, const char *action,
 			return POLICY_IMPLICIT_DENY;
 		}
 	}
-	d = policy_registry_decide(refs, n, p ? p->arn : "anonymous",
+	d = policy_registry_decide(refs, n, authn_arn(id),
 	    resource, catalog, action, need ? env->ctx : NULL, cfg->account,
 	    res);
 	if (why != NULL)
@@ -353,7 +365,7 @@ token_issue(const struct config *cfg, const struct identity *id,
 	buf_adds(&claims, "{\"iss\":");
 	buf_json_string(&claims, cfg->issuer);
 	buf_adds(&claims, ",\"sub\":");
-	buf_json_string(&claims, id->principal ? id->principal->short_name : "");
+	buf_json_string(&claims, authn_subject(id));
 	buf_adds(&claims, ",\"aud\":");
 	buf_json_string(&claims, service);
 	buf_printf(&claims, ",\"exp\":%lld,\"nbf\":%lld,\"iat\":%lld,"

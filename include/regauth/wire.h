@@ -22,6 +22,8 @@
 #define REGAUTH_GRANT_JWT_BEARER "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #define REGAUTH_GRANT_EXCHANGE   "urn:ietf:params:oauth:grant-type:token-exchange"
 #define REGAUTH_TOKEN_TYPE_JWT   "urn:ietf:params:oauth:token-type:jwt"
+#define REGAUTH_TOKEN_TYPE_ID_TOKEN "urn:ietf:params:oauth:token-type:id_token"
+#define REGAUTH_TOKEN_TYPE_ACCESS "urn:ietf:params:oauth:token-type:access_token"
 
 /*
  * A login token's audience. No registry `service` may use it (config refuses
@@ -47,5 +49,28 @@
 #define REGAUTH_ENV_CACHE_DIR  "REGAUTH_CACHE_DIR"
 #define REGAUTH_ENV_NO_CACHE   "REGAUTH_NO_CACHE"
 #define REGAUTH_ENV_LOG        "REGAUTH_LOG"
+#define REGAUTH_ENV_OIDC_TOKEN      "REGAUTH_OIDC_TOKEN"
+#define REGAUTH_ENV_OIDC_TOKEN_FILE "REGAUTH_OIDC_TOKEN_FILE"
+#define REGAUTH_ENV_OIDC_AUDIENCE   "REGAUTH_OIDC_AUDIENCE"
+#define REGAUTH_ENV_ROLE            "REGAUTH_ROLE"
+/* GitHub Actions (PROTOCOLS.md 4.1), detected without configuration. */
+#define REGAUTH_ENV_GHA_URL   "ACTIONS_ID_TOKEN_REQUEST_URL"
+#define REGAUTH_ENV_GHA_TOKEN "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+
+/*
+ * Token exchange (RFC 8693) at /v1/login: the role to assume, and the
+ * optional session name (else derived from the token's sub).
+ */
+#define REGAUTH_FORM_ROLE    "role"
+#define REGAUTH_FORM_SESSION "session"
+/* Login-token claims of a federated session. */
+#define REGAUTH_CLAIM_SESSION "session"
+#define REGAUTH_CLAIM_ROLE    "role"
+#define REGAUTH_CLAIM_OIDC    "oidc"		/* the flattened claims */
+#define REGAUTH_CLAIM_OIDC_ISSUER "oidc_issuer"
+
+/* The kubelet credential provider (PROTOCOLS.md 3). */
+#define REGAUTH_KUBELET_API      "credentialprovider.kubelet.k8s.io/v1"
+#define REGAUTH_KUBELET_USERNAME "regauth"
 
 #endif

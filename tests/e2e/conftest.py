@@ -467,3 +467,14 @@ def podman_bin():
 @pytest.fixture(scope="session")
 def skopeo_bin():
     return S.need_binary("skopeo")
+
+
+@pytest.fixture(scope="session")
+def oidc_issuer():
+    """A local OIDC issuer (tests/e2e/oidc_issuer.py) on 127.0.0.1, for the whole session."""
+    from oidc_issuer import OidcIssuer
+    iss = OidcIssuer()
+    try:
+        yield iss
+    finally:
+        iss.stop()

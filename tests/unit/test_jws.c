@@ -874,6 +874,196 @@ test_we_verify_libjwt(void **state)
 	}
 }
 
+/* jws_jwk_new then jws_jwk_to_pkey gives the same public key back. */
+static void
+test_jwk_to_pkey_roundtrip(void **state)
+{
+	EVP_PKEY *keys[3], *back;
+	enum jws_alg algs[3] = { JWS_ES256, JWS_ES256, JWS_RS256 }, alg;
+	struct err e = { "" };
+	json_t *jwk;
+	size_t i;
+
+	(void)state;
+	keys[0] = ec_key;
+	keys[1] = ec_key2;
+	keys[2] = rsa_key;
+	for (i = 0; i < 3; i++) {
+		jwk = jws_jwk_new(keys[i], algs[i], "k");
+		assert_non_null(jwk);
+		alg = algs[i] == JWS_ES256 ? JWS_RS256 : JWS_ES256;
+		back = jws_jwk_to_pkey(jwk, &alg, &e);
+		if (back == NULL)
+			fail_msg("jws_jwk_to_pkey: %s", e.msg);
+		assert_int_equal(alg, algs[i]);
+		assert_int_equal(EVP_PKEY_eq(back, keys[i]), 1);
+		/* Public only, yet it verifies what the private key signed. */
+		{
+			struct keyring r = { back, algs[i], "k" };
+			char *tok = sign_text(keys[i], algs[i], algs[i] ==
+			    JWS_ES256 ? "{\"alg\":\"ES256\",\"kid\":\"k\"}" :
+			    "{\"alg\":\"RS256\",\"kid\":\"k\"}", "{\"a\":1}");
+
+			assert_int_equal(verify(tok, &r, NULL, &e), 0);
+			free(tok);
+		}
+		EVP_PKEY_free(back);
+		/* Without alg, kid and use: still the same key. */
+		json_object_del(jwk, "alg");
+		json_object_del(jwk, "kid");
+		json_object_del(jwk, "use");
+		back = jws_jwk_to_pkey(jwk, NULL, &e);
+		assert_non_null(back);
+		assert_int_equal(EVP_PKEY_eq(back, keys[i]), 1);
+		EVP_PKEY_free(back);
+		json_decref(jwk);
+	}
+	/* The RFC 7638 example key, whose n has no leading zero. */
+	jwk = json_pack("{s:s, s:s, s:s}", "kty", "RSA", "n", rfc7638_n, "e",
+	    "AQAB");
+	back = jws_jwk_to_pkey(jwk, &alg, &e);
+	assert_non_null(back);
+	assert_int_equal(EVP_PKEY_get_bits(back), 2048);
+	EVP_PKEY_free(back);
+	json_decref(jwk);
+}
+
+/* A copy of the JWK of `key` with member `name` set to `value` (NULL: removed). */
+static json_t *
+jwk_with(EVP_PKEY *key, enum jws_alg alg, const char *name, json_t *value)
+{
+	json_t *jwk = jws_jwk_new(key, alg, "k");
+
+	assert_non_null(jwk);
+	if (value == NULL)
+		json_object_del(jwk, name);
+	else
+		json_object_set_new(jwk, name, value);
+	return jwk;
+}
+
+/* The JWK's base64url member `name` with its decoded bytes changed by `f`. */
+static json_t *
+jwk_bytes_with(EVP_PKEY *key, enum jws_alg alg, const char *name,
+    void (*f)(unsigned char *, size_t *))
+{
+	json_t *jwk = jws_jwk_new(key, alg, "k");
+	const char *s = json_string_value(json_object_get(jwk, name));
+	unsigned char buf[2048], *b;
+	size_t n;
+	char *enc;
+
+	b = jws_b64url_decode_new(s, strlen(s), &n);
+	assert_non_null(b);
+	assert_true(n + 1 < sizeof(buf));
+	memcpy(buf, b, n);
+	free(b);
+	f(buf, &n);
+	enc = jws_b64url_encode_new(buf, n);
+	json_object_set_new(jwk, name, json_string(enc));
+	free(enc);
+	return jwk;
+}
+
+static void
+flip_last(unsigned char *b, size_t *n)
+{
+	b[*n - 1] ^= 0x01;
+}
+
+static void
+drop_first(unsigned char *b, size_t *n)
+{
+	memmove(b, b + 1, --*n);
+}
+
+static void
+add_zero(unsigned char *b, size_t *n)
+{
+	memmove(b + 1, b, *n);
+	b[0] = 0;
+	++*n;
+}
+
+static void
+even(unsigned char *b, size_t *n)
+{
+	b[*n - 1] &= 0xfe;
+}
+
+static void
+test_jwk_to_pkey_bad(void **state)
+{
+	struct err e = { "" };
+	EVP_PKEY *small, *p384, *k;
+	json_t *bad[32], *j;
+	size_t nbad = 0, i;
+	enum jws_alg alg = JWS_ES256;
+
+	(void)state;
+	small = EVP_RSA_gen(1024);
+	p384 = EVP_EC_gen("P-384");
+	assert_non_null(small);
+	assert_non_null(p384);
+
+	bad[nbad++] = json_string("not an object");
+	bad[nbad++] = json_object();
+	bad[nbad++] = jwk_with(ec_key, JWS_ES256, "kty", json_string("oct"));
+	bad[nbad++] = jwk_with(ec_key, JWS_ES256, "kty", json_string("OKP"));
+	bad[nbad++] = jwk_with(ec_key, JWS_ES256, "kty", json_integer(1));
+	bad[nbad++] = jwk_with(ec_key, JWS_ES256, "kty", NULL);
+	/* alg that does not fit, or is not ours. */
+	bad[nbad++] = jwk_with(ec_key, JWS_ES256, "alg", json_string("RS256"));
+	bad[nbad++] = jwk_with(rsa_key, JWS_RS256, "alg", json_string("ES256"));
+	bad[nbad++] = jwk_with(rsa_key, JWS_RS256, "alg", json_string("PS256"));
+	bad[nbad++] = jwk_with(rsa_key, JWS_RS256, "alg", json_string("HS256"));
+	bad[nbad++] = jwk_with(rsa_key, JWS_RS256, "alg", json_string("none"));
+	bad[nbad++] = jwk_with(rsa_key, JWS_RS256, "alg", json_null());
+	/* RSA: missing, malformed, too small, even. */
+	bad[nbad++] = jwk_with(rsa_key, JWS_RS256, "n", NULL);
+	bad[nbad++] = jwk_with(rsa_key, JWS_RS256, "e", NULL);
+	bad[nbad++] = jwk_with(rsa_key, JWS_RS256, "n", json_integer(5));
+	bad[nbad++] = jwk_with(rsa_key, JWS_RS256, "e", json_string("AQAB="));
+	bad[nbad++] = jwk_with(rsa_key, JWS_RS256, "e", json_string("AQ+B"));
+	bad[nbad++] = jwk_with(rsa_key, JWS_RS256, "e", json_string(""));
+	bad[nbad++] = jwk_with(rsa_key, JWS_RS256, "e", json_string("AQ"));
+	bad[nbad++] = jwk_with(rsa_key, JWS_RS256, "e",
+	    json_string("AQABAQABAQAB"));	/* 9 bytes */
+	bad[nbad++] = jwk_bytes_with(rsa_key, JWS_RS256, "n", even);
+	bad[nbad++] = jwk_bytes_with(rsa_key, JWS_RS256, "n", drop_first);
+	bad[nbad++] = jws_jwk_new(small, JWS_RS256, "k");
+	/* EC: other curve, short or long coordinates, off the curve. */
+	bad[nbad++] = jwk_with(ec_key, JWS_ES256, "crv", json_string("P-384"));
+	bad[nbad++] = jwk_with(ec_key, JWS_ES256, "crv", NULL);
+	bad[nbad++] = jwk_with(ec_key, JWS_ES256, "x", NULL);
+	bad[nbad++] = jwk_bytes_with(ec_key, JWS_ES256, "y", flip_last);
+	bad[nbad++] = jwk_bytes_with(ec_key, JWS_ES256, "x", drop_first);
+	bad[nbad++] = jwk_bytes_with(ec_key, JWS_ES256, "x", add_zero);
+	bad[nbad++] = jwk_with(ec_key, JWS_ES256, "y",
+	    json_string("_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_"));
+	j = json_pack("{s:s, s:s, s:s, s:s}", "kty", "EC", "crv", "P-384",
+	    "x", "AA", "y", "AA");
+	bad[nbad++] = j;
+	assert_true(nbad <= sizeof(bad) / sizeof(bad[0]));
+	for (i = 0; i < nbad; i++) {
+		assert_non_null(bad[i]);
+		e.msg[0] = '\0';
+		alg = JWS_ES256;
+		if ((k = jws_jwk_to_pkey(bad[i], &alg, &e)) != NULL) {
+			char *t = json_dumps(bad[i], JSON_COMPACT);
+
+			fail_msg("accepted JWK %zu: %.200s", i, t);
+		}
+		assert_true(e.msg[0] != '\0');
+		assert_int_equal(alg, JWS_ES256);	/* untouched */
+		json_decref(bad[i]);
+	}
+	/* A P-384 key's own JWK cannot be made, nor its P-256 disguise read. */
+	assert_null(jws_jwk_new(p384, JWS_ES256, NULL));
+	EVP_PKEY_free(small);
+	EVP_PKEY_free(p384);
+}
+
 int
 main(void)
 {
@@ -899,6 +1089,8 @@ main(void)
 		cmocka_unit_test(test_verify_bad_headers),
 		cmocka_unit_test(test_libjwt_verifies_ours),
 		cmocka_unit_test(test_we_verify_libjwt),
+		cmocka_unit_test(test_jwk_to_pkey_roundtrip),
+		cmocka_unit_test(test_jwk_to_pkey_bad),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -658,6 +658,29 @@ lint_condition(struct lctx *c, const json_t *st, const json_t *cond,
 	(void)st;
 }
 
+/*
+ * Claims that pin a web-identity trust to one workload: the subject, a CI
+ * repository or project, a Kubernetes namespace or service account.
+ */
+static const char *const trust_pins[] = {
+	":sub", ":repository", ":repository_id", ":job_workflow_ref",
+	":project_path", ":project_id", ":kubernetes.io/namespace",
+	":kubernetes.io/serviceaccount/name", NULL
+};
+
+static int
+pins_workload(const char *key)
+{
+	size_t n = strlen(key), k, m;
+
+	for (k = 0; trust_pins[k] != NULL; k++) {
+		m = strlen(trust_pins[k]);
+		if (n > m && strcasecmp(key + n - m, trust_pins[k]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* A Federated web-identity trust without a subject or repository test. */
 static void
 lint_trust(struct lctx *c, const json_t *st, const char *base, int allow)
@@ -666,7 +689,7 @@ lint_trust(struct lctx *c, const json_t *st, const char *base, int allow)
 	const json_t *act = json_object_get(st, "Action");
 	const json_t *cond = json_object_get(st, "Condition"), *block;
 	const char *op, *key, *s;
-	size_t i, n;
+	size_t i;
 	int web = 0;
 	json_t *v;
 
@@ -683,15 +706,9 @@ lint_trust(struct lctx *c, const json_t *st, const char *base, int allow)
 		json_object_foreach((json_t *)cond, op, block) {
 			if (!json_is_object(block))
 				continue;
-			json_object_foreach((json_t *)block, key, v) {
-				n = strlen(key);
-				if ((n >= 4 && strcasecmp(key + n - 4, ":sub")
-				    == 0) || (n >= 11 && strcasecmp(key + n - 11,
-				    ":repository") == 0) || (n >= 13 &&
-				    strcasecmp(key + n - 13, ":project_path") ==
-				    0))
+			json_object_foreach((json_t *)block, key, v)
+				if (pins_workload(key))
 					return;
-			}
 		}
 	}
 	WARN(c, "TRUST_WITHOUT_SUBJECT", base, "a web-identity trust with no "
