@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -41,11 +42,38 @@ struct cache_slot {
 	json_t		*claims;	/* a session's context keys; NULL */
 };
 
+/*
+ * Verified passwords, for AUTHN_PWCACHE_TTL seconds: docker asks for a
+ * token per layer and per scope, and each yescrypt costs ~20 ms of a core.
+ * Keyed by HMAC-SHA256(per-process random salt, "user\0password"): the
+ * table never holds a password, and a key reveals nothing without the
+ * salt. Only successes are kept, per configuration snapshot (a reload that
+ * changes a password starts empty), and a hit still requires the principal
+ * to be enabled.
+ */
+#define PWCACHE_SLOTS	1024
+
+struct pw_slot {
+	unsigned char		 key[SHA256_DIGEST_LENGTH];
+	int64_t			 exp;		/* 0: empty */
+	const struct principal	*p;
+};
+
 struct logincache {
 	pthread_mutex_t		 lock;
 	size_t			 nslots;
 	struct cache_slot	*slots;
+	unsigned char		 salt[32];
+	struct pw_slot		 pw[PWCACHE_SLOTS];
 };
+
+static _Atomic uint64_t password_hashes;	/* yescrypt computations */
+
+uint64_t
+authn_password_hashes(void)
+{
+	return password_hashes;
+}
 
 struct logincache *
 authn_cache_new(size_t slots)
@@ -59,6 +87,11 @@ authn_cache_new(size_t slots)
 		return NULL;
 	}
 	c->nslots = slots;
+	if (RAND_bytes(c->salt, sizeof(c->salt)) != 1) {
+		free(c->slots);
+		free(c);
+		return NULL;
+	}
 	pthread_mutex_init(&c->lock, NULL);
 	return c;
 }
@@ -74,7 +107,61 @@ authn_cache_free(struct logincache *c)
 		json_decref(c->slots[i].claims);
 	pthread_mutex_destroy(&c->lock);
 	free(c->slots);
+	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
+}
+
+/* The cache key of a user name and password; -1 when it cannot be made. */
+static int
+pw_key(const struct logincache *c, const char *user, const char *password,
+    unsigned char key[SHA256_DIGEST_LENGTH])
+{
+	size_t ul = strlen(user), pl = strlen(password);
+	unsigned int len = 0;
+	unsigned char *msg;
+	int ok;
+
+	if ((msg = malloc(ul + pl + 1)) == NULL)
+		return -1;
+	memcpy(msg, user, ul + 1);
+	memcpy(msg + ul + 1, password, pl);
+	ok = HMAC(EVP_sha256(), c->salt, sizeof(c->salt), msg, ul + pl + 1,
+	    key, &len) != NULL && len == SHA256_DIGEST_LENGTH;
+	OPENSSL_cleanse(msg, ul + pl + 1);
+	free(msg);
+	return ok ? 0 : -1;
+}
+
+static const struct principal *
+pw_get(struct logincache *c, const unsigned char *key, int64_t now)
+{
+	const struct principal *p = NULL;
+	struct pw_slot *s;
+	uint64_t h;
+
+	memcpy(&h, key, sizeof(h));
+	s = &c->pw[h % PWCACHE_SLOTS];
+	pthread_mutex_lock(&c->lock);
+	if (s->exp > now && CRYPTO_memcmp(s->key, key, sizeof(s->key)) == 0)
+		p = s->p;
+	pthread_mutex_unlock(&c->lock);
+	return p;
+}
+
+static void
+pw_put(struct logincache *c, const unsigned char *key,
+    const struct principal *p, int64_t now)
+{
+	struct pw_slot *s;
+	uint64_t h;
+
+	memcpy(&h, key, sizeof(h));
+	s = &c->pw[h % PWCACHE_SLOTS];
+	pthread_mutex_lock(&c->lock);
+	memcpy(s->key, key, sizeof(s->key));
+	s->exp = now + AUTHN_PWCACHE_TTL;
+	s->p = p;
+	pthread_mutex_unlock(&c->lock);
 }
 
 static size_t
@@ -200,6 +287,7 @@ check_password(const char *hash, const char *password)
 
 	if ((cd = calloc(1, sizeof(*cd))) == NULL)
 		return 0;
+	password_hashes++;
 	h = crypt_r(password, hash, cd);
 	if (h != NULL && h[0] == '$' && strlen(h) == strlen(hash))
 		ok = CRYPTO_memcmp(h, hash, strlen(hash)) == 0;
@@ -611,7 +699,10 @@ check_user_password(struct config *cfg, const char *user,
     const char *secret, struct identity *id, struct err *e)
 {
 	const struct principal *p = NULL;
+	unsigned char key[SHA256_DIGEST_LENGTH];
 	char sub[CONFIG_NAME_MAX + 8];
+	int64_t now = util_now();
+	int keyed;
 
 	pthread_once(&dummy_once, dummy_init);
 	if (config_valid_name(user)) {
@@ -624,10 +715,18 @@ check_user_password(struct config *cfg, const char *user,
 		err_set(e, "password: unknown user or no password");
 		return -1;
 	}
-	if (!check_password(p->password_hash, secret)) {
-		err_set(e, "password: wrong password for %s", p->short_name);
-		return -1;
+	keyed = pw_key(cfg->logincache, user, secret, key) == 0;
+	if (!keyed || pw_get(cfg->logincache, key, now) != p) {
+		if (!check_password(p->password_hash, secret)) {
+			err_set(e, "password: wrong password for %s",
+			    p->short_name);
+			OPENSSL_cleanse(key, sizeof(key));
+			return -1;
+		}
+		if (keyed)
+			pw_put(cfg->logincache, key, p, now);
 	}
+	OPENSSL_cleanse(key, sizeof(key));
 	if (!p->enabled) {
 		err_set(e, "password: %s is disabled", p->short_name);
 		return -1;

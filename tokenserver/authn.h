@@ -120,6 +120,16 @@ int authn_parse_basic(const char *header, char **user, char **pass);
 /* Does this look like one of our JWTs (three base64url parts)? */
 int authn_looks_like_jwt(const char *s);
 
+/*
+ * Verified passwords are remembered this long (per configuration snapshot,
+ * keyed by a salted HMAC of user and password), so that the twenty token
+ * requests of one push cost one yescrypt.
+ */
+#define AUTHN_PWCACHE_TTL	60
+
+/* yescrypt computations so far (tests, metrics). */
+uint64_t authn_password_hashes(void);
+
 struct logincache *authn_cache_new(size_t slots);
 void authn_cache_free(struct logincache *c);
 

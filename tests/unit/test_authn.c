@@ -74,6 +74,57 @@ test_passwords(void **state)
 	fx_remove(dir);
 }
 
+/*
+ * A verified password is remembered: twenty checks cost one yescrypt. A
+ * wrong password, another user with the same password, and a new snapshot
+ * (a reload) still hash.
+ */
+static void
+test_password_cache(void **state)
+{
+	char *dir = fx_config_dir();
+	struct identity id;
+	struct config *cfg;
+	struct err e;
+	uint64_t before;
+	char user[512], *hash;
+	int i;
+
+	(void)state;
+	/* bob has the same password as alice. */
+	assert_non_null(hash = authn_hash_password("pw", &e));
+	snprintf(user, sizeof(user), "{\"name\":\"bob\",\"password\":\"%s\"}",
+	    hash);
+	free(hash);
+	fx_write(dir, "users/bob.json", user);
+	assert_non_null(cfg = config_load(dir, &e));
+	before = authn_password_hashes();
+	for (i = 0; i < 20; i++) {
+		assert_int_equal(authn_password(cfg, "alice", "pw", &id, &e), 0);
+		assert_string_equal(id.principal->short_name, "user/alice");
+	}
+	assert_int_equal(authn_password_hashes() - before, 1);
+	/* Wrong passwords are never cached, and always hashed. */
+	assert_int_equal(authn_password(cfg, "alice", "pw2", &id, &e), -1);
+	assert_int_equal(authn_password(cfg, "alice", "pw2", &id, &e), -1);
+	assert_int_equal(authn_password_hashes() - before, 3);
+	/* The key is the pair: bob's first check hashes. */
+	assert_int_equal(authn_password(cfg, "bob", "pw", &id, &e), 0);
+	assert_string_equal(id.principal->short_name, "user/bob");
+	assert_int_equal(authn_password_hashes() - before, 4);
+	/* carol (disabled) is refused even once her password is cached. */
+	assert_int_equal(authn_password(cfg, "carol", "pw", &id, &e), -1);
+	assert_int_equal(authn_password(cfg, "carol", "pw", &id, &e), -1);
+	config_release(cfg);
+	/* A reload starts empty. */
+	assert_non_null(cfg = config_load(dir, &e));
+	before = authn_password_hashes();
+	assert_int_equal(authn_password(cfg, "alice", "pw", &id, &e), 0);
+	assert_int_equal(authn_password_hashes() - before, 1);
+	config_release(cfg);
+	fx_remove(dir);
+}
+
 /* A password shaped like a JWT is still checked as a password. */
 static void
 test_password_shaped_like_a_token(void **state)
@@ -213,6 +264,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_basic),
 		cmocka_unit_test(test_passwords),
+		cmocka_unit_test(test_password_cache),
 		cmocka_unit_test(test_password_shaped_like_a_token),
 		cmocka_unit_test(test_login_tokens),
 		cmocka_unit_test(test_revocation),
