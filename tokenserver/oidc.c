@@ -132,7 +132,11 @@ host_loopback(const char *h, size_t n)
 	return inet_pton(AF_INET, buf, a) == 1 && a[0] == 127;
 }
 
-/* RFC 3986 path characters, '@' left out; no empty, "." or ".." segment. */
+/*
+ * RFC 3986 path characters, '@' left out; no empty, "." or ".." segment,
+ * but for one trailing '/' (AKS and some other issuers end with one: iss
+ * must match exactly, and discovery drops it as OIDC Discovery 4 says).
+ */
 static int
 path_ok(const char *p)
 {
@@ -145,6 +149,8 @@ path_ok(const char *p)
 		if (c == '/' || c == '\0') {
 			size_t n = (size_t)(p + i - seg);
 
+			if (n == 0 && c == '\0' && (i == 1 || p[i - 2] != '/'))
+				return 1;
 			if (n == 0 || (n == 1 && seg[0] == '.') ||
 			    (n == 2 && seg[0] == '.' && seg[1] == '.'))
 				return 0;
@@ -245,8 +251,8 @@ oidc_issuer_url_ok(const char *url, struct err *e)
 		}
 	}
 	if (path != NULL && !path_ok(path)) {
-		err_set(e, "URL path has a trailing '/', an empty, \".\" or "
-		    "\"..\" segment, or a character outside RFC 3986");
+		err_set(e, "URL path has an empty, \".\" or \"..\" segment, or "
+		    "a character outside RFC 3986");
 		return -1;
 	}
 	if (!https && !host_loopback(host, hlen)) {
@@ -370,6 +376,8 @@ oidc_issuer_load(struct oidc_issuer *out, const char *dir, const char *name,
 	memset(&is, 0, sizeof(is));
 	if (name == NULL)
 		name = "?";
+	if (dir == NULL)
+		dir = ".";
 	if (!json_is_object(doc)) {
 		load_err(e, name, "not a JSON object");
 		goto out;
@@ -833,7 +841,8 @@ fetch_keys(const struct oidc_issuer *iss, struct err *e)
 	const char *s, *uri;
 	struct err ue;
 
-	snprintf(url, sizeof(url), "%s" DISCOVERY, iss->issuer);
+	snprintf(url, sizeof(url), "%.*s" DISCOVERY, (int)(strlen(iss->issuer)
+	    - (iss->issuer[strlen(iss->issuer) - 1] == '/')), iss->issuer);
 	snprintf(what, sizeof(what), "GET %.120s", url);
 	if ((disc = get_json(url, iss->ca_file, what, e)) == NULL)
 		goto out;

@@ -600,10 +600,11 @@ test_url_ok(void **state)
 		"http://localhost:5556/dex",
 		"http://[::1]:9000",
 		"http://[0:0:0:0:0:0:0:1]",
+		"https://x/", "https://x.com/a/",	/* AKS-style iss */
 	};
 	static const char *bad[] = {
 		"", "ftp://x", "HTTPS://x.com", "https:x.com", "https://",
-		"https://x/", "https://x.com/a/", "https://x?a=b", "https://x/a?",
+		"https://x//", "https://x.com/a//", "https://x?a=b", "https://x/a?",
 		"https://x#f", "https://u@x", "https://u:p@x.com",
 		"http://example.com", "http://10.0.0.1", "http://[::2]",
 		"http://[::ffff:127.0.0.1]", "http://localhost.evil.com",
@@ -772,7 +773,7 @@ test_issuer_load_bad(void **state)
 		{ "{\"issuer\":\"\",\"audiences\":[\"a\"]}", "issuer" },
 		{ "{\"issuer\":\"http://example.com\",\"audiences\":[\"a\"]}",
 		    "https://" },
-		{ "{\"issuer\":\"https://x.com/\",\"audiences\":[\"a\"]}",
+		{ "{\"issuer\":\"https://x.com//\",\"audiences\":[\"a\"]}",
 		    "issuer" },
 		{ "{\"issuer\":\"https://x.com\"}", "audiences" },
 		{ "{\"issuer\":\"https://x.com\",\"audiences\":[]}",
