@@ -18,7 +18,7 @@ DEB_BUILD := build-essential pkg-config libssl-dev libjwt-dev libjansson-dev \
 	libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libcrypt-dev openssl
 DEB_TEST  := docker-registry docker.io containerd skopeo podman python3-pytest \
 	python3-jwt python3-cryptography python3-dockerpycreds
-DEB_BENCH := wrk hyperfine curl amazon-ecr-credential-helper
+DEB_BENCH := wrk hyperfine curl amazon-ecr-credential-helper python3-jwt python3-cryptography
 
 WARN   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wformat=2 -Wno-unused-parameter
