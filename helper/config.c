@@ -89,6 +89,17 @@ config_registry_str(const struct config *c, const char *key,
 	return s != NULL && s[0] != '\0' ? s : NULL;
 }
 
+const char *
+config_setting(const struct config *c, const char *key, const char *field)
+{
+	const char *s = config_registry_str(c, key, field);
+
+	if (s != NULL || c->root == NULL)
+		return s;
+	s = json_string_value(json_object_get(c->root, field));
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
 int
 config_registry_insecure(const struct config *c, const char *key)
 {

@@ -3,10 +3,14 @@
  * $XDG_CONFIG_HOME/regauth/config.json, else ~/.config/regauth/config.json):
  *
  *   {"server": "https://regauth.example.com",
+ *    "role": ROLE, "oidc_token_file": PATH, "audience": AUD,
  *    "registries": {"registry.example.com": {"server": URL,
- *                   "key_file": PATH, "insecure": false}}}
+ *                   "key_file": PATH, "insecure": false, "role": ROLE,
+ *                   "oidc_token_file": PATH, "audience": AUD}}}
  *
  * Registry names are matched after normalization. A missing file is empty.
+ * "server", "role", "oidc_token_file" and "audience" may stand at the top
+ * level as defaults for every registry; "key_file" and "insecure" may not.
  */
 #ifndef HELPER_CONFIG_H
 #define HELPER_CONFIG_H
@@ -23,6 +27,9 @@ struct config {
 int config_load(struct config *c, struct err *e);
 /* A string field of the registry's entry, else NULL (borrowed). */
 const char *config_registry_str(const struct config *c, const char *key,
+    const char *field);
+/* The registry's field, else the top-level one, else NULL (borrowed). */
+const char *config_setting(const struct config *c, const char *key,
     const char *field);
 /* The registry's "insecure" (plain HTTP allowed for discovery). */
 int config_registry_insecure(const struct config *c, const char *key);

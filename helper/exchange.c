@@ -43,8 +43,6 @@ static struct {
 	CURLcode (*getinfo)(CURL *, CURLINFO, ...);
 	void (*cleanup)(CURL *);
 	const char *(*strerror)(CURLcode);
-	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-	void (*slist_free_all)(struct curl_slist *);
 	char *(*escape)(CURL *, const char *, int);
 	void (*free)(void *);
 } C;
@@ -69,8 +67,6 @@ lazy_init(struct err *e)
 	    SYM(getinfo, "curl_easy_getinfo") ||
 	    SYM(cleanup, "curl_easy_cleanup") ||
 	    SYM(strerror, "curl_easy_strerror") ||
-	    SYM(slist_append, "curl_slist_append") ||
-	    SYM(slist_free_all, "curl_slist_free_all") ||
 	    SYM(escape, "curl_easy_escape") || SYM(free, "curl_free") ||
 	    C.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		util_err(e, "libcurl failed to initialise");
@@ -156,12 +152,17 @@ transient(CURLcode rc, long status)
 	}
 }
 
-/* One request. form NULL: GET. user NULL: no Basic. */
+/*
+ * One request. form NULL: GET. user NULL: no Basic. header NULL: none, else
+ * one more request header (say, "Authorization: bearer ..."): it is linked
+ * in place, so libcurl's list holds no copy of a secret to leave unwiped.
+ */
 static CURLcode
 perform(const char *url, const char *form, const char *user,
-    const char *password, struct reply *r, char *errbuf)
+    const char *password, const char *header, struct reply *r, char *errbuf)
 {
-	struct curl_slist *hdrs = NULL;
+	struct curl_slist accept = { (char *)"Accept: application/json", NULL };
+	struct curl_slist extra = { (char *)header, NULL };
 	struct timespec t0, t1;
 	CURLcode rc;
 	CURL *h;
@@ -183,8 +184,9 @@ perform(const char *url, const char *form, const char *user,
 	C.setopt(h, CURLOPT_WRITEDATA, r);
 	C.setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	C.setopt(h, CURLOPT_HEADERDATA, r);
-	hdrs = C.slist_append(hdrs, "Accept: application/json");
-	C.setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	if (header != NULL)
+		accept.next = &extra;
+	C.setopt(h, CURLOPT_HTTPHEADER, &accept);
 	if (form != NULL) {
 		C.setopt(h, CURLOPT_POSTFIELDS, form);
 		C.setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(form));
@@ -205,12 +207,14 @@ perform(const char *url, const char *form, const char *user,
 	if (rc != CURLE_OK)
 		util_debug("libcurl: %s", errbuf[0] ? errbuf :
 		    C.strerror(rc));
-	C.slist_free_all(hdrs);
 	C.cleanup(h);
 	return rc;
 }
 
-/* The server's errors[0].message, else a generic text. */
+/*
+ * The server's errors[0].message (regauthd, distribution), else an OAuth
+ * error_description or error, else a "message" (GitHub), else a generic text.
+ */
 static void
 server_message(const struct reply *r, char *out, size_t outsz)
 {
@@ -218,6 +222,12 @@ server_message(const struct reply *r, char *out, size_t outsz)
 	const char *m = json_string_value(json_object_get(json_array_get(
 	    json_object_get(o, "errors"), 0), "message"));
 
+	if (m == NULL)
+		m = json_string_value(json_object_get(o, "error_description"));
+	if (m == NULL)
+		m = json_string_value(json_object_get(o, "error"));
+	if (m == NULL)
+		m = json_string_value(json_object_get(o, "message"));
 	snprintf(out, outsz, "%s", m != NULL ? m : "no reason given");
 	json_decref(o);
 }
@@ -252,20 +262,27 @@ out:
 	return ret;
 }
 
+/* server (trailing '/' dropped) + path; caller frees. */
 static char *
-login_url(const char *server)
+server_url(const char *server, const char *path)
 {
-	size_t n = strlen(server);
+	size_t n = strlen(server), pl = strlen(path);
 	char *u;
 
 	while (n > 0 && server[n - 1] == '/')
 		n--;
-	u = malloc(n + sizeof(REGAUTH_PATH_LOGIN));
+	u = malloc(n + pl + 1);
 	if (u != NULL) {
 		memcpy(u, server, n);
-		memcpy(u + n, REGAUTH_PATH_LOGIN, sizeof(REGAUTH_PATH_LOGIN));
+		memcpy(u + n, path, pl + 1);
 	}
 	return u;
+}
+
+static char *
+login_url(const char *server)
+{
+	return server_url(server, REGAUTH_PATH_LOGIN);
 }
 
 static int
@@ -316,7 +333,7 @@ login(const char *server, const char *user, const char *password,
 				goto out;
 			}
 		}
-		rc = perform(url, form, user, password, &r, errbuf);
+		rc = perform(url, form, user, password, NULL, &r, errbuf);
 		util_free_secret(form);
 		form = NULL;
 		util_free_secret(assertion);
@@ -374,6 +391,241 @@ exchange_login_assertion(const char *server, exchange_assertion_fn fn,
 	return login(server, NULL, NULL, fn, arg, out, e);
 }
 
+/*
+ * application/x-www-form-urlencoded (and query) encoding: RFC 3986
+ * unreserved characters as they are, every other byte as %XX. Caller frees.
+ */
+static char *
+form_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s), i, o = 0;
+	char *out = malloc(n * 3 + 1);
+	unsigned char c;
+
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)s[i];
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		    c == '_' || c == '~')
+			out[o++] = (char)c;
+		else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/*
+ * One request to `url`, retried once after a transient failure. 0 with r
+ * filled (whatever the status); -1 when no answer came (e names `what`).
+ */
+static int
+request(const char *url, const char *form, const char *header,
+    const char *what, struct reply *r, struct err *e)
+{
+	char errbuf[CURL_ERROR_SIZE];
+	CURLcode rc = CURLE_OK;
+	int attempt;
+
+	memset(r, 0, sizeof(*r));
+	if (lazy_init(e) == -1)
+		return -1;
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (attempt > 0) {
+			util_debug("retrying once after a transient failure");
+			usleep(200 * 1000);
+		}
+		rc = perform(url, form, NULL, NULL, header, r, errbuf);
+		if (!transient(rc, r->status) || attempt == 1)
+			break;
+		reply_clear(r);
+	}
+	if (rc != CURLE_OK) {
+		util_err(e, "cannot reach %s: %s", what,
+		    errbuf[0] ? errbuf : C.strerror(rc));
+		reply_clear(r);
+		return -1;
+	}
+	return 0;
+}
+
+int
+exchange_login_oidc(const char *server, const char *subject_token,
+    const char *role, const char *session, struct exchange_login *out,
+    struct err *e)
+{
+	char msg[160], what[300], *url = NULL, *form = NULL;
+	char *tok = NULL, *rl = NULL, *ses = NULL;
+	struct reply r;
+	size_t n;
+	int ret = -1;
+
+	memset(&r, 0, sizeof(r));
+	memset(out, 0, sizeof(*out));
+	url = login_url(server);
+	tok = form_escape(subject_token);
+	rl = form_escape(role);
+	ses = session != NULL ? form_escape(session) : NULL;
+	if (url == NULL || tok == NULL || rl == NULL ||
+	    (session != NULL && ses == NULL)) {
+		util_err(e, "out of memory");
+		goto out;
+	}
+	n = strlen(tok) + strlen(rl) + (ses ? strlen(ses) : 0) + 256;
+	if ((form = malloc(n)) == NULL) {
+		util_err(e, "out of memory");
+		goto out;
+	}
+	/* the two URNs hold only ':' to escape */
+	snprintf(form, n, "grant_type=%s&subject_token=%s"
+	    "&subject_token_type=%s&" REGAUTH_FORM_ROLE "=%s%s%s",
+	    "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange", tok,
+	    "urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt", rl,
+	    ses ? "&" REGAUTH_FORM_SESSION "=" : "", ses ? ses : "");
+	snprintf(what, sizeof(what), "the token server %s", server);
+	if (request(url, form, NULL, what, &r, e) == -1)
+		goto out;
+	if (r.status == 200) {
+		ret = parse_login(&r, out, e);
+		goto out;
+	}
+	server_message(&r, msg, sizeof(msg));
+	if (r.status == 401) {
+		util_err(e, "the token server %s refused the OIDC token "
+		    "(HTTP 401: %s)", server, msg);
+		ret = EXCHANGE_REFUSED;
+	} else if (r.status == 403) {
+		util_err(e, "role %s refused this token: check its trust "
+		    "policy (HTTP 403: %s)", role, msg);
+		ret = EXCHANGE_REFUSED;
+	} else if (r.status >= 400 && r.status < 500) {
+		util_err(e, "the token server %s refused the token exchange "
+		    "for role %s (HTTP %ld: %s)", server, role, r.status, msg);
+		ret = EXCHANGE_REFUSED;
+	} else
+		util_err(e, "the token server %s answered HTTP %ld: %s",
+		    server, r.status, msg);
+out:
+	util_free_secret(form);
+	util_free_secret(tok);
+	free(rl);
+	free(ses);
+	reply_clear(&r);
+	free(url);
+	return ret;
+}
+
+int
+exchange_server_issuer(const char *server, char **issuer, struct err *e)
+{
+	char msg[160], what[300], *url = server_url(server, REGAUTH_PATH_INFO);
+	const char *iss;
+	struct reply r;
+	json_t *o = NULL;
+	int ret = -1;
+
+	memset(&r, 0, sizeof(r));
+	if (url == NULL) {
+		util_err(e, "out of memory");
+		return -1;
+	}
+	snprintf(what, sizeof(what), "the token server %s", server);
+	if (request(url, NULL, NULL, what, &r, e) == -1)
+		goto out;
+	if (r.status != 200) {
+		server_message(&r, msg, sizeof(msg));
+		util_err(e, "the token server %s answered HTTP %ld to "
+		    REGAUTH_PATH_INFO ": %s", server, r.status, msg);
+		goto out;
+	}
+	o = json_loadb(r.body ? r.body : "", r.len, 0, NULL);
+	iss = json_string_value(json_object_get(o, "issuer"));
+	if (iss == NULL || iss[0] == '\0') {
+		util_err(e, "the token server %s names no issuer at "
+		    REGAUTH_PATH_INFO, server);
+		goto out;
+	}
+	if ((*issuer = strdup(iss)) == NULL) {
+		util_err(e, "out of memory");
+		goto out;
+	}
+	ret = 0;
+out:
+	json_decref(o);
+	reply_clear(&r);
+	free(url);
+	return ret;
+}
+
+int
+exchange_actions_token(const char *request_url, const char *request_token,
+    const char *audience, size_t max, char **token, struct err *e)
+{
+	static const char auth[] = "Authorization: bearer ";
+	char msg[160], *aud = NULL, *url = NULL, *hdr = NULL;
+	const char *v;
+	struct reply r;
+	json_t *o = NULL;
+	size_t n;
+	int ret = -1;
+
+	memset(&r, 0, sizeof(r));
+	aud = form_escape(audience);
+	n = strlen(request_url) + (aud ? strlen(aud) : 0) + 16;
+	url = malloc(n);
+	hdr = malloc(sizeof(auth) + strlen(request_token));
+	if (aud == NULL || url == NULL || hdr == NULL) {
+		util_err(e, "out of memory");
+		goto out;
+	}
+	/* the runner's URL already has a query string */
+	snprintf(url, n, "%s%caudience=%s", request_url,
+	    strchr(request_url, '?') != NULL ? '&' : '?', aud);
+	memcpy(hdr, auth, sizeof(auth) - 1);
+	memcpy(hdr + sizeof(auth) - 1, request_token,
+	    strlen(request_token) + 1);
+	if (request(url, NULL, hdr, "GitHub Actions' OIDC token endpoint "
+	    "(" REGAUTH_ENV_GHA_URL ")", &r, e) == -1)
+		goto out;
+	if (r.status != 200) {
+		server_message(&r, msg, sizeof(msg));
+		util_err(e, "GitHub Actions refused the OIDC token request "
+		    "(HTTP %ld: %s)", r.status, msg);
+		ret = r.status >= 400 && r.status < 500 ? EXCHANGE_REFUSED : -1;
+		goto out;
+	}
+	o = json_loadb(r.body ? r.body : "", r.len, 0, NULL);
+	v = json_string_value(json_object_get(o, "value"));
+	if (v == NULL || v[0] == '\0' || strlen(v) > max) {
+		util_err(e, "GitHub Actions answered no usable OIDC token "
+		    "(\"value\" missing, empty or over %zu bytes)", max);
+		goto out;
+	}
+	if ((*token = strdup(v)) == NULL) {
+		util_err(e, "out of memory");
+		goto out;
+	}
+	ret = 0;
+out:
+	if (o != NULL) {
+		v = json_string_value(json_object_get(o, "value"));
+		if (v != NULL)
+			OPENSSL_cleanse((void *)v, strlen(v));
+		json_decref(o);
+	}
+	util_free_secret(hdr);
+	reply_clear(&r);
+	free(url);
+	free(aud);
+	return ret;
+}
+
 int
 exchange_challenge(const char *url, long *status, char **www_auth,
     struct err *e)
@@ -384,7 +636,7 @@ exchange_challenge(const char *url, long *status, char **www_auth,
 
 	if (lazy_init(e) == -1)
 		return -1;
-	rc = perform(url, NULL, NULL, NULL, &r, errbuf);
+	rc = perform(url, NULL, NULL, NULL, NULL, &r, errbuf);
 	if (rc != CURLE_OK) {
 		util_err(e, "cannot reach %s: %s", url,
 		    errbuf[0] ? errbuf : C.strerror(rc));

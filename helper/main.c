@@ -1,9 +1,11 @@
 /*
  * docker-credential-regauth: the credential helper. main() dispatches the
- * protocol verbs (get, store, erase, list, version: PROTOCOLS.md 1.1-1.3)
- * and the helper's own commands (login, logout, configure). The protocol
- * verbs print errors on stdout and exit 1; the commands exit 0, 1 (refused,
- * not found) or 2 (usage or runtime error) and print errors on stderr.
+ * protocol verbs (get, store, erase, list, version: PROTOCOLS.md 1.1-1.3),
+ * the helper's own commands (login, logout, configure) and the kubelet
+ * credential provider (kubelet.c). The protocol verbs print errors on
+ * stdout and exit 1; the commands exit 0, 1 (refused, not found) or 2
+ * (usage or runtime error) and print errors on stderr; kubelet exits 1 on
+ * any failure, with the error on stderr and nothing on stdout.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,19 +25,17 @@
 #include "regauth/wire.h"
 #include "cache.h"
 #include "config.h"
+#include "credential.h"
 #include "discover.h"
 #include "exchange.h"
+#include "kubelet.h"
 #include "normalize.h"
-#include "source_key.h"
 #include "util.h"
 
 #define PROG "docker-credential-regauth"
 #define NOT_FOUND "credentials not found in native keychain"
 #define STDIN_MAX (64 * 1024)
 #define HELPER_SUFFIX "regauth"
-
-/* get_from_key(): the registry is not this key's; try the next source. */
-#define NOT_MINE 2
 
 static void
 usage(FILE *f)
@@ -45,7 +45,10 @@ usage(FILE *f)
 	    " [--password-stdin]\n"
 	    "       " PROG " logout [REGISTRY]\n"
 	    "       " PROG " configure [--registry HOST]... [--server URL]"
-	    " [--docker-config FILE]\n", f);
+	    " [--role NAME]\n"
+	    "           [--oidc-token-file FILE] [--audience AUD]"
+	    " [--docker-config FILE]\n"
+	    "       " PROG " kubelet\n", f);
 }
 
 /* The protocol's failure: one line on stdout, exit 1. */
@@ -60,14 +63,6 @@ static int
 not_found(void)
 {
 	return proto_fail(NOT_FOUND);
-}
-
-static int
-no_cache_env(void)
-{
-	const char *v = getenv(REGAUTH_ENV_NO_CACHE);
-
-	return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
 }
 
 /* {"ServerURL":…,"Username":"<token>","Secret":…} on stdout. */
@@ -108,190 +103,16 @@ read_input(size_t *len)
 	return in;
 }
 
-/*
- * The token server for a registry: REGAUTH_SERVER, the configuration's
- * entry or default, else discovery. *explicit says it was configured.
- * 0, DISCOVER_NOT_TOKEN or -1 (e set).
- */
-static int
-resolve_server(const struct config *cfg, const char *key, char **server,
-    int *explicit, struct err *e)
-{
-	const char *s = getenv(REGAUTH_ENV_SERVER);
-
-	if (s == NULL || s[0] == '\0')
-		s = config_registry_str(cfg, key, "server");
-	if (s == NULL)
-		s = config_default_server(cfg);
-	if (s != NULL) {
-		*explicit = 1;
-		*server = strdup(s);
-		if (*server == NULL) {
-			util_err(e, "out of memory");
-			return -1;
-		}
-		util_debug("token server %s (configured)", s);
-		return 0;
-	}
-	*explicit = 0;
-	return discover_server(key, config_registry_insecure(cfg, key), server,
-	    e);
-}
-
-static char *
-assertion_cb(void *arg, struct err *e)
-{
-	return source_key_assertion(arg, e);
-}
-
-/* iat/exp of a fresh login token: its claims, else expires_in. */
-static void
-token_times(const char *tok, long long expires_in, long long *iat,
-    long long *exp)
-{
-	long long now = (long long)time(NULL);
-
-	if (util_jwt_times(tok, iat, exp) == -1 || *exp == 0) {
-		*iat = now;
-		*exp = expires_in > 0 ? now + expires_in : 0;
-	}
-	if (*iat == 0)
-		*iat = now;
-}
-
-/*
- * get with a service-account key: the cached token while fresh, else one
- * exchange under the cache lock (parallel helpers wait and reuse it).
- * 0 answered; 1 failure printed; NOT_MINE.
- */
-static int
-get_from_key(const char *input, const char *key, const char *keyfile,
-    const struct config *cfg, struct cache *cache)
-{
-	struct source_key sk;
-	struct cache_entry old, en;
-	struct exchange_login lg;
-	char *id = NULL, *server = NULL;
-	time_t now = time(NULL);
-	int nocache = no_cache_env(), have_old = 0, explicit = 0, rc, ret = 1;
-	struct err e;
-	size_t n;
-
-	memset(&sk, 0, sizeof(sk));
-	memset(&old, 0, sizeof(old));
-	memset(&en, 0, sizeof(en));
-	memset(&lg, 0, sizeof(lg));
-	e.msg[0] = '\0';
-	if (source_key_load(keyfile, &sk, &e) == -1)
-		return proto_fail(e.msg);
-	n = strlen(key) + strlen(sk.principal) + strlen(sk.key_id) + 8;
-	id = malloc(n);
-	if (id == NULL) {
-		ret = proto_fail("out of memory");
-		goto out;
-	}
-	snprintf(id, n, "key|%s|%s|%s", key, sk.principal, sk.key_id);
-	if (!nocache) {
-		rc = cache_get(cache, CACHE_TOKEN, id, &old, &e);
-		if (rc == 1 && cache_state(&old, now) == CACHE_FRESH) {
-			util_debug("cached token for %s (%s)", key,
-			    sk.principal);
-			ret = answer(input, old.token);
-			goto out;
-		}
-		cache_entry_clear(&old);
-		if (cache_lock(cache, &e) == -1) {
-			ret = proto_fail(e.msg);
-			goto out;
-		}
-		now = time(NULL);
-		rc = cache_get(cache, CACHE_TOKEN, id, &old, &e);
-		if (rc == 1) {
-			enum cache_state st = cache_state(&old, now);
-
-			if (st == CACHE_FRESH) {
-				util_debug("token for %s made by another helper",
-				    key);
-				ret = answer(input, old.token);
-				goto out;
-			}
-			have_old = st == CACHE_STALE;
-		}
-	}
-	rc = resolve_server(cfg, key, &server, &explicit, &e);
-	if (rc == DISCOVER_NOT_TOKEN) {
-		util_debug("%s", e.msg);
-		ret = NOT_MINE;
-		goto out;
-	}
-	if (rc == -1) {
-		if (have_old) {
-			util_debug("%s; handing out the cached token", e.msg);
-			ret = answer(input, old.token);
-		} else
-			ret = proto_fail(e.msg);
-		goto out;
-	}
-	if (!explicit && sk.server != NULL) {
-		char a[NORMALIZE_MAX + 32], b[NORMALIZE_MAX + 32];
-
-		/* The key's assertion goes only to the key's own server. */
-		if (normalize_origin(server, a, sizeof(a)) == -1 ||
-		    normalize_origin(sk.server, b, sizeof(b)) == -1 ||
-		    strcmp(a, b) != 0) {
-			util_debug("registry %s uses token server %s, not the "
-			    "key's %s: not using the key (set REGAUTH_SERVER "
-			    "or a configuration entry to override)", key,
-			    server, sk.server);
-			ret = NOT_MINE;
-			goto out;
-		}
-	}
-	rc = exchange_login_assertion(server, assertion_cb, &sk, &lg, &e);
-	if (rc != 0) {
-		if (have_old && rc != EXCHANGE_REFUSED) {
-			util_debug("%s; handing out the cached token", e.msg);
-			ret = answer(input, old.token);
-		} else
-			ret = proto_fail(e.msg);
-		goto out;
-	}
-	util_debug("login token for %s from %s", lg.principal ?
-	    lg.principal : sk.principal, server);
-	if (!nocache) {
-		en.id = id;
-		en.registry = (char *)key;
-		en.username = sk.principal;
-		en.server = server;
-		en.token = lg.token;
-		token_times(lg.token, lg.expires_in, &en.iat, &en.exp);
-		if (cache_put(cache, CACHE_TOKEN, &en, &e) == -1)
-			util_debug("cache: %s", e.msg);
-		(void)cache_evict(cache, CACHE_TOKEN, CACHE_MAX_TOKENS);
-	}
-	ret = answer(input, lg.token);
-out:
-	cache_unlock(cache);
-	cache_entry_clear(&old);
-	exchange_login_clear(&lg);
-	source_key_free(&sk);
-	free(server);
-	free(id);
-	return ret;
-}
-
 static int
 verb_get(void)
 {
 	struct config cfg = { NULL, NULL };
 	struct cache cache = { NULL, -1 };
-	struct cache_entry en;
+	struct credential cr = { NULL, 0 };
 	char key[NORMALIZE_MAX], *in, *input;
-	const char *keyfile;
 	struct err e;
 	int ret, rc;
 
-	memset(&en, 0, sizeof(en));
 	if ((in = read_input(NULL)) == NULL)
 		return 1;
 	input = util_trim(in);
@@ -304,37 +125,20 @@ verb_get(void)
 		free(in);
 		return not_found();
 	}
-	if (cache_init(&cache, &e) == -1) {
+	if (cache_init(&cache, &e) == -1 || config_load(&cfg, &e) == -1) {
 		ret = proto_fail(e.msg);
 		goto out;
 	}
-	keyfile = getenv(REGAUTH_ENV_KEY_FILE);
-	if (config_load(&cfg, &e) == -1) {
+	rc = credential_get(key, &cfg, &cache, 0, &cr, &e);
+	if (rc == 0)
+		ret = answer(input, cr.token);
+	else if (rc == CREDENTIAL_NOT_FOUND) {
+		util_debug("%s", e.msg);
+		ret = not_found();
+	} else
 		ret = proto_fail(e.msg);
-		goto out;
-	}
-	if (keyfile == NULL || keyfile[0] == '\0')
-		keyfile = config_registry_str(&cfg, key, "key_file");
-	if (keyfile != NULL) {
-		ret = get_from_key(input, key, keyfile, &cfg, &cache);
-		if (ret != NOT_MINE)
-			goto out;
-	}
-	rc = cache_get(&cache, CACHE_LOGIN, key, &en, &e);
-	if (rc == 1) {
-		if (cache_state(&en, time(NULL)) != CACHE_EXPIRED) {
-			util_debug("stored login for %s", key);
-			ret = answer(input, en.token);
-			goto out;
-		}
-		util_debug("the stored login for %s has expired: log in "
-		    "again", key);
-	} else if (rc == -1)
-		util_debug("cache: %s", e.msg);
-	util_debug("no credential for %s", key);
-	ret = not_found();
 out:
-	cache_entry_clear(&en);
+	credential_clear(&cr);
 	cache_close(&cache);
 	config_free(&cfg);
 	free(in);
@@ -358,7 +162,7 @@ password_login(const struct config *cfg, const char *key, const char *given,
 	if (given != NULL)
 		server = strdup(given);
 	else {
-		rc = resolve_server(cfg, key, &server, &explicit, e);
+		rc = credential_server(cfg, key, &server, &explicit, e);
 		if (rc == DISCOVER_NOT_TOKEN) {
 			util_err(e, "registry %s does not use a token server: "
 			    "set REGAUTH_SERVER", key);
@@ -380,7 +184,7 @@ password_login(const struct config *cfg, const char *key, const char *given,
 	en->token = lg.token;
 	lg.token = NULL;
 	en->username = strdup(user);
-	token_times(en->token, lg.expires_in, &en->iat, &en->exp);
+	credential_token_times(en->token, lg.expires_in, &en->iat, &en->exp);
 	exchange_login_clear(&lg);
 	return 0;
 }
@@ -456,7 +260,7 @@ verb_store(void)
 			ret = proto_fail("out of memory");
 			goto out;
 		}
-		token_times(en.token, 0, &en.iat, &en.exp);
+		credential_token_times(en.token, 0, &en.iat, &en.exp);
 		util_debug("storing the identity token docker sent for %s",
 		    key);
 	} else {
@@ -889,12 +693,28 @@ out:
 	return ret;
 }
 
+/* path made absolute against the working folder (it need not exist). */
+static char *
+absolute(const char *path)
+{
+	char *cwd = getcwd(NULL, 0), *p;
+
+	if (cwd == NULL)
+		return NULL;
+	p = util_path_join(cwd, path);
+	free(cwd);
+	return p;
+}
+
 static int
 cmd_configure(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "registry", required_argument, NULL, 'r' },
 		{ "server", required_argument, NULL, 's' },
+		{ "role", required_argument, NULL, 'R' },
+		{ "oidc-token-file", required_argument, NULL, 'o' },
+		{ "audience", required_argument, NULL, 'a' },
 		{ "docker-config", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -902,7 +722,8 @@ cmd_configure(int argc, char **argv)
 	enum { MAXREG = 64 };
 	struct config cfg = { NULL, NULL };
 	const char *given[MAXREG], *server = NULL, *docker_cfg = NULL, *v;
-	char keys[MAXREG][NORMALIZE_MAX], buf[4096];
+	const char *role = NULL, *audience = NULL;
+	char keys[MAXREG][NORMALIZE_MAX], buf[4096], *token_file = NULL;
 	const char *hosts[MAXREG];
 	size_t ngiven = 0, n = 0, i;
 	int c, ret = 2;
@@ -920,18 +741,37 @@ cmd_configure(int argc, char **argv)
 		case 's':
 			server = optarg;
 			break;
+		case 'R':
+			role = optarg;
+			break;
+		case 'o':
+			free(token_file);
+			/* kept absolute: the helper runs from anywhere */
+			token_file = optarg[0] == '/' ? strdup(optarg) :
+			    absolute(optarg);
+			if (token_file == NULL) {
+				cmd_error("%s: %s", optarg, strerror(errno));
+				return 2;
+			}
+			break;
+		case 'a':
+			audience = optarg;
+			break;
 		case 'd':
 			docker_cfg = optarg;
 			break;
 		case 'h':
+			free(token_file);
 			usage(stdout);
 			return 0;
 		default:
+			free(token_file);
 			usage(stderr);
 			return 2;
 		}
 	}
 	if (optind != argc) {
+		free(token_file);
 		usage(stderr);
 		return 2;
 	}
@@ -954,18 +794,29 @@ cmd_configure(int argc, char **argv)
 		hosts[n] = keys[n];
 		n++;
 	}
-	if (server != NULL) {
+	if (server != NULL || role != NULL || token_file != NULL ||
+	    audience != NULL) {
+		const char *fields[] = { "server", "role", "oidc_token_file",
+			"audience" };
+		const char *values[] = { server, role, token_file, audience };
+		size_t f;
+
 		for (i = 0; i < n; i++)
-			if (config_set_registry_str(&cfg, hosts[i], "server",
-			    server, &e) == -1) {
-				cmd_error("%s", e.msg);
-				goto out;
-			}
+			for (f = 0; f < 4; f++)
+				if (values[f] != NULL &&
+				    config_set_registry_str(&cfg, hosts[i],
+				    fields[f], values[f], &e) == -1) {
+					cmd_error("%s", e.msg);
+					goto out;
+				}
 		if (config_save(&cfg, &e) == -1) {
 			cmd_error("%s", e.msg);
 			goto out;
 		}
-		printf("%s: token server %s\n", cfg.path, server);
+		for (f = 0; f < 4; f++)
+			if (values[f] != NULL)
+				printf("%s: %s %s\n", cfg.path, f == 0 ?
+				    "token server" : fields[f], values[f]);
 	}
 	if (docker_cfg == NULL) {
 		if ((v = getenv("DOCKER_CONFIG")) != NULL && v[0] != '\0')
@@ -994,6 +845,7 @@ cmd_configure(int argc, char **argv)
 		goto out;
 	ret = 0;
 out:
+	free(token_file);
 	config_free(&cfg);
 	return ret;
 }
@@ -1019,6 +871,17 @@ main(int argc, char **argv)
 		return cmd_logout(argc - 1, argv + 1);
 	if (strcmp(verb, "configure") == 0)
 		return cmd_configure(argc - 1, argv + 1);
+	if (strcmp(verb, "kubelet") == 0) {
+		if (argc == 3 && strcmp(argv[2], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (argc != 2) {
+			usage(stderr);
+			return 2;
+		}
+		return kubelet_main();
+	}
 	/* The protocol verbs take exactly one argument. */
 	if (argc == 2 && strcmp(verb, "get") == 0)
 		return verb_get();

@@ -326,7 +326,7 @@ def test_oidc_add_refusals(regauthd, fed, tmp_path):
     # http:// off loopback, other schemes, query/fragment: refused, no file
     for url in ("http://ci.example.com/oidc", "http://10.1.2.3:8443/oidc",
                 "ftp://127.0.0.1/oidc", "token.actions.githubusercontent.com",
-                f"{nowhere}?x=1", f"{nowhere}#frag", f"{nowhere}/",
+                f"{nowhere}?x=1", f"{nowhere}#frag", f"{nowhere}//",
                 "http://user@127.0.0.1/oidc"):
         res = add_issuer(regauthd, url, check=False)
         assert res.returncode in (1, 2), f"{url}: exit {res.returncode} {res.err}"
