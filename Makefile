@@ -10,14 +10,15 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 SANITIZER ?=
 PYTHON    ?= /usr/bin/python3
-PKGS      := openssl libjwt jansson libcurl libmicrohttpd
+PKGS      := openssl libjwt jansson libcurl libmicrohttpd hiredis gnutls
 LISTEN    ?= 127.0.0.1:5001
 
 # Debian packages: to build, to test, to benchmark.
 DEB_BUILD := build-essential pkg-config libssl-dev libjwt-dev libjansson-dev \
-	libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libcrypt-dev openssl
+	libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libcrypt-dev openssl \
+	libhiredis-dev libgnutls28-dev
 DEB_TEST  := docker-registry docker.io containerd skopeo podman python3-pytest \
-	python3-jwt python3-cryptography python3-dockerpycreds
+	python3-jwt python3-cryptography python3-dockerpycreds redis-server nginx
 DEB_BENCH := wrk hyperfine curl amazon-ecr-credential-helper python3-jwt python3-cryptography
 
 WARN   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

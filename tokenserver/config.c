@@ -18,6 +18,8 @@
 #include "config.h"
 #include "jsonpos.h"
 #include "jws.h"
+#include "tls.h"
+#include "redisstore.h"
 
 #define MAX_ATTACHED 64		/* policies attached to one principal */
 
@@ -127,11 +129,18 @@ config_release(struct config *cfg)
 	free(cfg->issuer);
 	free(cfg->realm);
 	free(cfg->account);
+	free(cfg->audit_log);
 	for (i = 0; i < cfg->nservices; i++)
 		free(cfg->services[i]);
 	free(cfg->services);
 	free(cfg->trusted_proxies);
+	redisstore_settings_free(cfg->redis);
 	keys_free(cfg->keys);
+	free(cfg->tls_cert_file);
+	free(cfg->tls_key_file);
+	tls_creds_free(cfg->tls);
+	free(cfg->run_user);
+	free(cfg->run_group);
 	for (i = 0; i < cfg->npolicies; i++) {
 		free(cfg->policies[i].name);
 		policy_free(cfg->policies[i].policy);
@@ -340,6 +349,43 @@ trusted_parse(struct config *cfg, const json_t *list, struct err *e)
 	return 0;
 }
 
+/*
+ * "tls_cert_file" and "tls_key_file" (both or neither; tls.c loads them),
+ * "user" and "group" (serve drops root to them; privs.c resolves them).
+ * Absent: "".
+ */
+static int
+serve_settings_parse(struct config *cfg, const json_t *j, struct err *e)
+{
+	static const char *keys[] = { "tls_cert_file", "tls_key_file", "user",
+	    "group" };
+	char **out[] = { &cfg->tls_cert_file, &cfg->tls_key_file,
+	    &cfg->run_user, &cfg->run_group };
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const json_t *v = json_object_get(j, keys[i]);
+		if (get_str(j, keys[i], "", out[i], CONFIG_FILE, e) == -1)
+			return -1;
+		if (v != NULL && strlen(json_string_value(v)) !=
+		    json_string_length(v)) {
+			err_set(e, CONFIG_FILE ": \"%s\" holds a NUL byte",
+			    keys[i]);
+			return -1;
+		}
+	}
+	if ((cfg->tls_cert_file[0] == '\0') != (cfg->tls_key_file[0] == '\0')) {
+		err_set(e, CONFIG_FILE ": \"tls_cert_file\" and \"tls_key_file\" "
+		    "go together");
+		return -1;
+	}
+	if (cfg->run_user[0] == '\0' && cfg->run_group[0] != '\0') {
+		err_set(e, CONFIG_FILE ": \"group\" needs \"user\"");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 settings_parse(struct config *cfg, const json_t *j, struct err *e)
 {
@@ -347,7 +393,8 @@ settings_parse(struct config *cfg, const json_t *j, struct err *e)
 	    "services", "registry_token_lifetime", "login_token_lifetime",
 	    "key_login_token_lifetime", "max_scopes", "kid_format",
 	    "trusted_proxies", "max_failed_logins_per_user",
-	    "max_failed_logins_per_address", NULL };
+	    "max_failed_logins_per_address", "audit_log", "redis",
+	    "tls_cert_file", "tls_key_file", "user", "group", NULL };
 	json_t *sv;
 	const char *key, *kf = NULL;
 	char *kidfmt = NULL;
@@ -438,7 +485,24 @@ settings_parse(struct config *cfg, const json_t *j, struct err *e)
 			    xstrdup(json_string_value(s));
 		}
 	}
-	if (trusted_parse(cfg, json_object_get(j, "trusted_proxies"), e) == -1)
+	if (trusted_parse(cfg, json_object_get(j, "trusted_proxies"), e) == -1 ||
+	    serve_settings_parse(cfg, j, e) == -1)
+		goto out;
+	/* Absent: no audit log; "-": stderr; else an absolute file path. */
+	if (json_object_get(j, "audit_log") != NULL) {
+		if (get_str(j, "audit_log", "-", &cfg->audit_log, CONFIG_FILE,
+		    e) == -1)
+			goto out;
+		if (strcmp(cfg->audit_log, "-") != 0 &&
+		    (cfg->audit_log[0] != '/' || strlen(cfg->audit_log) !=
+		    json_string_length(json_object_get(j, "audit_log")))) {
+			err_set(e, CONFIG_FILE ": \"audit_log\" must be \"-\" "
+			    "(stderr) or an absolute file path");
+			goto out;
+		}
+	}
+	if (redisstore_settings_parse(json_object_get(j, "redis"),
+	    &cfg->redis, e) == -1)
 		goto out;
 	rc = 0;
 out:
@@ -1245,6 +1309,7 @@ config_load(const char *dir, struct err *e)
 {
 	struct policy_parse_opts opts;
 	struct config *cfg;
+	int64_t retire;
 
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
 		abort();
@@ -1252,9 +1317,18 @@ config_load(const char *dir, struct err *e)
 	cfg->dir = xstrdup(dir);
 	if (load_settings(cfg, e) == -1)
 		goto fail;
+	if (cfg->tls_cert_file[0] != '\0' && (cfg->tls = tls_creds_load(dir,
+	    cfg->tls_cert_file, cfg->tls_key_file, e)) == NULL)
+		goto fail;
 	opts.account = cfg->account;
 	opts.registry = 1;
-	if ((cfg->keys = keys_load(dir, cfg->kid_format, e)) == NULL ||
+	/* An old key verifies until every token it signed has expired. */
+	retire = cfg->registry_token_ttl;
+	if (cfg->login_token_ttl > retire)
+		retire = cfg->login_token_ttl;
+	if (cfg->key_login_token_ttl > retire)
+		retire = cfg->key_login_token_ttl;
+	if ((cfg->keys = keys_load(dir, cfg->kid_format, retire, e)) == NULL ||
 	    load_policies(cfg, &opts, e) == -1 ||
 	    load_issuers(cfg, e) == -1 ||
 	    load_principals(cfg, &opts, e) == -1 ||

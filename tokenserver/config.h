@@ -29,6 +29,8 @@
 #define CONFIG_DEFAULT_SESSION	3600
 
 struct logincache;
+struct tls_creds;
+struct redisstore_settings;
 
 /* A service account's public key (ES256, P-256): serviceaccounts/NAME.json "keys". */
 struct principal_key {
@@ -80,9 +82,16 @@ struct config {
 	int64_t			 max_failed_user;	/* per minute; 0: off */
 	int64_t			 max_failed_address;	/* per minute; 0: off */
 	enum keys_kid_format	 kid_format;
+	char			*audit_log;	/* NULL: off; "-": stderr */
 	struct netaddr_cidr	*trusted_proxies;	/* X-Forwarded-For senders */
 	size_t			 ntrusted_proxies;
 	struct keyset		*keys;
+	char			*tls_cert_file;	/* "": plain HTTP */
+	char			*tls_key_file;
+	struct tls_creds	*tls;		/* loaded from those; NULL: none */
+	char			*run_user;	/* "user": serve drops root to it; "" */
+	char			*run_group;	/* "group"; "": the user's */
+	struct redisstore_settings *redis;	/* shared state; NULL: none */
 
 	struct named_policy	*policies;	/* sorted by name */
 	size_t			 npolicies;

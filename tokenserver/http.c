@@ -6,6 +6,7 @@
  * header and body together).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -21,14 +22,18 @@
 #include <openssl/crypto.h>
 
 #include "regauth/wire.h"
+#include "audit.h"
 #include "authn.h"
 #include "buf.h"
 #include "config.h"
 #include "http.h"
 #include "login.h"
+#include "metrics.h"
 #include "netaddr.h"
 #include "ratelimit.h"
+#include "redisstore.h"
 #include "scope.h"
+#include "tls.h"
 #include "token.h"
 
 #define MAX_FORM_FIELDS	256
@@ -50,14 +55,20 @@ struct request {
 	size_t		 len;
 	int		 too_big;
 	int		 status;
-	char		 principal[CONFIG_NAME_MAX * 2 + 2];
+	char		 principal[160];	/* authn_subject: up to assumed-role/R/S */
 	char		 client[INET6_ADDRSTRLEN];	/* "-": unknown */
 	char		 peer[INET6_ADDRSTRLEN];	/* the TCP peer */
 	char		 method[12];
 	char		 path[128];
+	char		 id[AUDIT_ID_SIZE];	/* X-Request-Id, in both logs */
+	char		 authn[12];	/* credential shown: password, token, key, oidc */
+	const char	*error;		/* the refusal's code (static) */
+	int		 audited;	/* the audit line is written */
 };
 
 static struct MHD_Daemon *daemon_;
+static int serving_tls;		/* every connection is HTTPS */
+static int listen_fd = -1;	/* bound by http_bind */
 static struct ratelimit *limits;	/* failed logins; outlives reloads */
 
 /* ---- replies ---------------------------------------------------------- */
@@ -75,6 +86,7 @@ reply(struct MHD_Connection *con, struct request *rq, unsigned int status,
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "X-Request-Id", rq->id);
 	if (challenge != NULL)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 		    challenge);
@@ -110,6 +122,7 @@ reply_error(struct MHD_Connection *con, struct request *rq,
 	struct config *cfg;
 	const char *ch = NULL;
 
+	rq->error = code;
 	if (status == MHD_HTTP_UNAUTHORIZED) {
 		cfg = config_acquire();
 		snprintf(challenge, sizeof(challenge), "Basic realm=\"%s\"",
@@ -141,6 +154,8 @@ reply_locked(struct MHD_Connection *con, struct request *rq, int64_t retry)
 	    "application/json");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	MHD_add_response_header(r, "X-Request-Id", rq->id);
+	rq->error = "TOO_MANY_REQUESTS";
 	rq->status = MHD_HTTP_TOO_MANY_REQUESTS;
 	ret = MHD_queue_response(con, MHD_HTTP_TOO_MANY_REQUESTS, r);
 	MHD_destroy_response(r);
@@ -160,11 +175,11 @@ guard_locked(const struct config *cfg, const struct request *rq,
 {
 	int64_t now = util_now(), a, u = 0;
 
-	a = ratelimit_locked(limits, RATELIMIT_ADDRESS, rq->client,
-	    cfg->max_failed_address, now);
+	a = redisstore_limit_locked(cfg->redis, limits, RATELIMIT_ADDRESS,
+	    rq->client, cfg->max_failed_address, now);
 	if (user != NULL && config_valid_name(user))
-		u = ratelimit_locked(limits, RATELIMIT_USER, user,
-		    cfg->max_failed_user, now);
+		u = redisstore_limit_locked(cfg->redis, limits,
+		    RATELIMIT_USER, user, cfg->max_failed_user, now);
 	return a > u ? a : u;
 }
 
@@ -195,13 +210,13 @@ guard_failed(const struct config *cfg, const struct request *rq,
 {
 	int64_t now = util_now(), left;
 
-	left = ratelimit_fail(limits, RATELIMIT_ADDRESS, rq->client,
-	    cfg->max_failed_address, now);
+	left = redisstore_limit_fail(cfg->redis, limits, RATELIMIT_ADDRESS,
+	    rq->client, cfg->max_failed_address, now);
 	if (left > 0)
 		log_lock("address", rq->client, rq, left);
 	if (user != NULL && config_valid_name(user) &&
-	    (left = ratelimit_fail(limits, RATELIMIT_USER, user,
-	    cfg->max_failed_user, now)) > 0)
+	    (left = redisstore_limit_fail(cfg->redis, limits, RATELIMIT_USER,
+	    user, cfg->max_failed_user, now)) > 0)
 		log_lock("user", user, rq, left);
 }
 
@@ -378,8 +393,10 @@ authenticate(struct config *cfg, struct MHD_Connection *con,
 		user = "";
 	/* A password that merely looks like a token still gets its check. */
 	jwt = authn_looks_like_jwt(pass);
+	snprintf(rq->authn, sizeof(rq->authn), "token");
 	if (jwt && authn_login_token(cfg, pass, id, &te) == 0)
 		goto ok;
+	snprintf(rq->authn, sizeof(rq->authn), "password");
 	if ((*retry = guard_locked(cfg, rq, user)) > 0) {
 		rc = -2;
 		goto out;
@@ -404,11 +421,51 @@ out:
 	return rc;
 }
 
+/*
+ * The audit line of a /token request or a /v1/login outcome, once: the
+ * scopes as parsed (NULL: not parsed, the raw values then) and what
+ * token_issue decided (`ta`, may be NULL). Names only, never a secret.
+ */
+static void
+audit_request(struct request *rq, const struct config *cfg,
+    const struct form *f, const struct scope_list *scopes,
+    const struct token_audit *ta)
+{
+	struct audit_event ev;
+	size_t i;
+
+	if (rq->audited || !audit_enabled())
+		return;
+	rq->audited = 1;
+	memset(&ev, 0, sizeof(ev));
+	ev.event = strcmp(rq->path, REGAUTH_PATH_TOKEN) == 0 ? "token" : "login";
+	ev.request_id = rq->id;
+	ev.client = rq->client;
+	ev.principal = rq->principal;
+	ev.auth_method = rq->authn;
+	ev.status = rq->status;
+	ev.error = rq->error;
+	ev.cfg = cfg;
+	ev.scopes = scopes;
+	ev.decided = ta;
+	ev.service = ta != NULL && ta->service != NULL ? ta->service :
+	    f != NULL ? form_get(f, "service") : NULL;
+	for (i = 0; scopes == NULL && f != NULL && i < f->n; i++)
+		if (strcmp(f->v[i].key, "scope") != 0)
+			continue;
+		else if (ev.nraw < AUDIT_RAW_SCOPES)
+			ev.raw_scopes[ev.nraw++] = f->v[i].value;
+		else
+			ev.raw_more = 1;
+	audit_emit(&ev);
+}
+
 static enum MHD_Result
 issue(struct MHD_Connection *con, struct request *rq, struct config *cfg,
     const struct form *f, int oauth)
 {
 	struct token_request tr;
+	struct token_audit ta;
 	struct scope_list scopes;
 	struct identity id;
 	struct err e;
@@ -417,9 +474,10 @@ issue(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 	enum MHD_Result ret;
 	int64_t retry = 0;
 	size_t i;
-	int status, rc;
+	int status, rc, parsed = 0;
 
 	memset(&tr, 0, sizeof(tr));
+	memset(&ta, 0, sizeof(ta));
 	memset(&id, 0, sizeof(id));
 	e.msg[0] = '\0';
 	buf_init(&resp);
@@ -431,6 +489,7 @@ issue(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 			    "INVALID_SCOPE", e.msg);
 			goto out;
 		}
+	parsed = 1;
 	if (oauth) {
 		grant = form_get(f, "grant_type");
 		if (grant == NULL) {
@@ -439,6 +498,7 @@ issue(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 			goto out;
 		}
 		if (strcmp(grant, REGAUTH_GRANT_REFRESH) == 0) {
+			snprintf(rq->authn, sizeof(rq->authn), "token");
 			refresh = form_get(f, "refresh_token");
 			if (refresh == NULL || authn_login_token(cfg, refresh,
 			    &id, &e) == -1) {
@@ -494,8 +554,11 @@ issue(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 	tr.scopes = &scopes;
 	tr.client_id = form_get(f, "client_id");
 	tr.source_ip = strcmp(rq->client, "-") != 0 ? rq->client : NULL;
+	tr.secure = serving_tls;
 	tr.oauth = oauth;
 	tr.refresh_token = refresh;
+	ta.record = audit_enabled();
+	tr.audit = &ta;
 	tr.offline = oauth ? (form_get(f, "access_type") != NULL &&
 	    strcmp(form_get(f, "access_type"), "offline") == 0) :
 	    is_true(form_get(f, "offline_token"));
@@ -514,7 +577,10 @@ issue(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 	}
 	ret = reply(con, rq, MHD_HTTP_OK, "application/json", resp.p, resp.len,
 	    NULL);
+	metrics_token_issued(ta.denied);
 out:
+	audit_request(rq, cfg, f, parsed ? &scopes : NULL, &ta);
+	token_audit_free(&ta);
 	authn_identity_clear(&id);
 	buf_release(&resp);
 	scope_list_free(&scopes);
@@ -552,6 +618,7 @@ login_oidc(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 	enum MHD_Result ret;
 
 	e.msg[0] = '\0';
+	snprintf(rq->authn, sizeof(rq->authn), "oidc");
 	/* An OIDC token is no login token: a locked address is refused. */
 	if ((retry = guard_locked(cfg, rq, NULL)) > 0)
 		return reply_locked(con, rq, retry);
@@ -610,6 +677,7 @@ login(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 	if (grant != NULL && strcmp(grant, REGAUTH_GRANT_EXCHANGE) == 0)
 		return login_oidc(con, rq, cfg, f);
 	if (grant != NULL && strcmp(grant, REGAUTH_GRANT_JWT_BEARER) == 0) {
+		snprintf(rq->authn, sizeof(rq->authn), "key");
 		/* An assertion is no login token: a locked address is refused. */
 		if ((retry = guard_locked(cfg, rq, NULL)) > 0)
 			return reply_locked(con, rq, retry);
@@ -721,6 +789,38 @@ forwarded_client(struct MHD_Connection *con, struct request *rq,
 	buf_release(&xff);
 }
 
+/* GET /metrics: Prometheus text format 0.0.4 (metrics.c). */
+static enum MHD_Result
+serve_metrics(struct MHD_Connection *con, struct request *rq,
+    const struct config *cfg)
+{
+	struct buf text;
+	enum MHD_Result ret;
+
+	buf_init(&text);
+	metrics_render(&text, cfg->keys);
+	if (buf_str(&text) == NULL)
+		ret = reply_error(con, rq, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    "SERVER_ERROR", "internal error");
+	else
+		ret = reply(con, rq, MHD_HTTP_OK, "text/plain; version=0.0.4",
+		    text.p, text.len, NULL);
+	buf_release(&text);
+	return ret;
+}
+
+/* Is this request a decision the audit log records? */
+static int
+audited_path(const struct request *rq)
+{
+	int post = strcmp(rq->method, "POST") == 0;
+
+	if (strcmp(rq->path, REGAUTH_PATH_LOGIN) == 0)
+		return post;
+	return strcmp(rq->path, REGAUTH_PATH_TOKEN) == 0 && (post ||
+	    strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0);
+}
+
 static enum MHD_Result
 route(struct MHD_Connection *con, struct request *rq, const char *url,
     const char *method)
@@ -773,17 +873,23 @@ route(struct MHD_Connection *con, struct request *rq, const char *url,
 		    NULL);
 	else if (strcmp(url, REGAUTH_PATH_INFO) == 0 && get)
 		ret = info(con, rq, cfg);
+	else if (strcmp(url, REGAUTH_PATH_METRICS) == 0 && get)
+		ret = serve_metrics(con, rq, cfg);
 	else if (strcmp(url, REGAUTH_PATH_TOKEN) == 0 ||
 	    strcmp(url, REGAUTH_PATH_LOGIN) == 0 ||
 	    strcmp(url, REGAUTH_PATH_HEALTHZ) == 0 ||
 	    strcmp(url, REGAUTH_PATH_JWKS) == 0 ||
 	    strcmp(url, REGAUTH_PATH_CERTS) == 0 ||
-	    strcmp(url, REGAUTH_PATH_INFO) == 0)
+	    strcmp(url, REGAUTH_PATH_INFO) == 0 ||
+	    strcmp(url, REGAUTH_PATH_METRICS) == 0)
 		ret = reply_error(con, rq, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    "METHOD_NOT_ALLOWED", "method not allowed");
 	else
 		ret = reply_error(con, rq, MHD_HTTP_NOT_FOUND, "NOT_FOUND",
 		    "not found");
+	/* A login's outcome, or a /token request refused before issue(). */
+	if (audited_path(rq))
+		audit_request(rq, cfg, &f, NULL, NULL);
 	form_clear(&f);
 	config_release(cfg);
 	return ret;
@@ -822,6 +928,7 @@ handler(void *cls, struct MHD_Connection *con, const char *url,
 		if ((rq = calloc(1, sizeof(*rq))) == NULL)
 			return MHD_NO;
 		clock_gettime(CLOCK_MONOTONIC, &rq->start);
+		audit_request_id(rq->id);
 		client_addr(con, rq->peer, sizeof(rq->peer));
 		memcpy(rq->client, rq->peer, sizeof(rq->client));
 		snprintf(rq->method, sizeof(rq->method), "%s", method);
@@ -862,6 +969,27 @@ handler(void *cls, struct MHD_Connection *con, const char *url,
 	return route(con, rq, url, method);
 }
 
+/*
+ * Metrics of a finished request; and its audit line if no handler wrote
+ * one (answered before routing: 413 on Content-Length, 503).
+ */
+static void
+observe(struct request *rq, const struct timespec *now)
+{
+	int64_t ns;
+	int m;
+
+	ns = (int64_t)(now->tv_sec - rq->start.tv_sec) * 1000000000 +
+	    (now->tv_nsec - rq->start.tv_nsec);
+	metrics_request(metrics_endpoint_of(rq->path), rq->status,
+	    ns > 0 ? (uint64_t)ns : 0);
+	if ((m = metrics_login_method_of(rq->authn)) >= 0)
+		metrics_login((enum metrics_login_method)m,
+		    rq->principal[0] != '\0');
+	if (audited_path(rq))
+		audit_request(rq, NULL, NULL, NULL, NULL);
+}
+
 /* One JSON log line per request; never the query string, never a secret. */
 static void
 completed(void *cls, struct MHD_Connection *con, void **con_cls,
@@ -882,7 +1010,8 @@ completed(void *cls, struct MHD_Connection *con, void **con_cls,
 	    (double)(now.tv_nsec - rq->start.tv_nsec) / 1e6;
 	util_rfc3339(util_now(), t);
 	buf_init(&line);
-	buf_printf(&line, "{\"time\":\"%s\",\"method\":", t);
+	buf_printf(&line, "{\"time\":\"%s\",\"request_id\":\"%s\","
+	    "\"method\":", t, rq->id);
 	buf_json_string(&line, rq->method);
 	buf_adds(&line, ",\"path\":");
 	buf_json_string(&line, rq->path);
@@ -900,6 +1029,7 @@ completed(void *cls, struct MHD_Connection *con, void **con_cls,
 	if (buf_str(&line) != NULL)
 		fwrite(line.p, 1, line.len, stderr);
 	buf_release(&line);
+	observe(rq, &now);
 	util_secure_free(rq->body, rq->len);
 	free(rq);
 	*con_cls = NULL;
@@ -976,18 +1106,50 @@ parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
 }
 
 int
-http_start(const char *listen, struct err *e)
+http_bind(const char *addr, struct err *e)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
+	int fd, one = 1;
+
+	if (listen_fd != -1)
+		return 0;
+	if (parse_listen(addr, &ss, &sl, e) == -1)
+		return -1;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) == -1 || (ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    bind(fd, (struct sockaddr *)&ss, sl) == -1 ||
+	    listen(fd, SOMAXCONN) == -1) {
+		err_set(e, "cannot listen on %s: %s", addr, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	listen_fd = fd;
+	return 0;
+}
+
+int
+http_start(const char *listen, struct err *e)
+{
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 	    MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem tlsopts[2];
+	struct config *cfg;
 
-	if (parse_listen(listen, &ss, &sl, e) == -1)
+	if (http_bind(listen, e) == -1)
 		return -1;
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
+	/* HTTPS when the installed snapshot has a certificate (tls.c). */
+	cfg = config_acquire();
+	serving_tls = cfg != NULL && cfg->tls != NULL;
+	config_release(cfg);
+	if (tls_mhd_options(serving_tls, tlsopts, e) == -1)
+		return -1;
+	if (serving_tls)
+		flags |= MHD_USE_TLS;
 	if (ncpu < 1)
 		ncpu = 1;
 	if (limits == NULL &&
@@ -995,21 +1157,29 @@ http_start(const char *listen, struct err *e)
 		err_set(e, "out of memory");
 		return -1;
 	}
+	metrics_init();
 	daemon_ = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)ncpu,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MAX_HEADERS,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4096,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)1024,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+	    MHD_OPTION_ARRAY, tlsopts,
 	    MHD_OPTION_END);
 	if (daemon_ == NULL) {
 		err_set(e, "cannot listen on %s", listen);
 		return -1;
 	}
 	return 0;
+}
+
+int
+http_tls(void)
+{
+	return serving_tls;
 }
 
 void
@@ -1024,6 +1194,7 @@ http_stop(int wait_ms)
 	s = MHD_quiesce_daemon(daemon_);
 	if (s != MHD_INVALID_SOCKET)
 		close(s);
+	listen_fd = -1;
 	while (waited < wait_ms) {
 		di = MHD_get_daemon_info(daemon_,
 		    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);

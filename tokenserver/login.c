@@ -19,6 +19,7 @@
 #include "config.h"
 #include "jws.h"
 #include "login.h"
+#include "redisstore.h"
 
 /* ---- the replay cache --------------------------------------------------- */
 
@@ -367,8 +368,13 @@ login_assertion_check(struct config *cfg, const char *assertion,
 		    LOGIN_JTI_MAX, p->short_name);
 		goto out;
 	}
-	/* Last: only an assertion that passed everything uses up its jti. */
-	if (login_replay_record(p->short_name, jti, exp, now, e) == -1)
+	/*
+	 * Last: only an assertion that passed everything uses up its jti,
+	 * in Redis when replicas share it (redisstore.c: fails closed).
+	 */
+	if ((cfg->redis != NULL ? redisstore_replay_record(cfg->redis,
+	    p->short_name, jti, exp, now, e) : login_replay_record(
+	    p->short_name, jti, exp, now, e)) == -1)
 		goto out;
 	memcpy(key_id, sl.key->key_id, sizeof(sl.key->key_id));
 	*pout = p;

@@ -18,8 +18,10 @@
 #include <openssl/rand.h>
 
 #include "regauth/wire.h"
+#include "audit.h"
 #include "authn.h"
 #include "cli.h"
+#include "cmd_keys.h"
 #include "cmd_policy.h"
 #include "cmd_repo.h"
 #include "cmd_role.h"
@@ -28,8 +30,12 @@
 #include "config.h"
 #include "http.h"
 #include "keys.h"
+#include "metrics.h"
 #include "policy/policy.h"
+#include "privs.h"
+#include "tls.h"
 #include "util.h"
+#include "watch.h"
 
 
 static void
@@ -38,7 +44,8 @@ usage(void)
 	fputs(
 "usage: regauthd init DIR [--service NAME]... [--issuer NAME] [--realm URL]\n"
 "                [--account ACCOUNT] [--algorithm ES256|RS256] [--listen ADDR:PORT]\n"
-"       regauthd serve [-c DIR] [--listen ADDR:PORT]\n"
+"       regauthd serve [-c DIR] [--listen ADDR:PORT] [--watch]\n"
+"                [--user USER [--group GROUP]]\n"
 "       regauthd user add -c DIR NAME [--password-stdin] [--group G]... [--policy P]...\n"
 "                [--boundary P] [--tag K=V]... [--disabled]\n"
 "       regauthd group add -c DIR NAME [--policy P]...\n"
@@ -58,6 +65,10 @@ usage(void)
 "                --scope SCOPE... [--service S] [--context KEY=VALUE]... [--json]\n"
 "       regauthd policy check -c DIR | FILE... [--kind identity|resource|boundary]\n"
 "       regauthd policy eval [--account ACCOUNT]\n"
+"       regauthd keys list -c DIR [--json]\n"
+"       regauthd keys rotate -c DIR [--activate-after SECONDS]\n"
+"                [--algorithm ES256|RS256] [--json]\n"
+"       regauthd keys prune -c DIR\n"
 "       regauthd version\n", stderr);
 }
 
@@ -436,19 +447,73 @@ log_line(const char *level, const char *msg)
 	json_decref(j);
 }
 
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The one reload, for SIGHUP and --watch (its thread): load DIR (`arg`)
+ * and install it, or log why not and keep the running snapshot. One at a
+ * time. TLS cannot be turned on or off under a running listener.
+ */
+static void
+serve_reload(void *arg)
+{
+	const char *dir = arg;
+	struct config *next;
+	struct err e;
+
+	pthread_mutex_lock(&reload_lock);
+	if ((next = config_load(dir, &e)) == NULL) {
+		log_line("error", e.msg);
+		metrics_reload(0);
+		goto out;
+	}
+	if ((next->tls != NULL) != http_tls()) {
+		config_release(next);
+		log_line("error", CONFIG_FILE ": turning TLS on or off needs a "
+		    "restart; configuration not reloaded");
+		metrics_reload(0);
+		goto out;
+	}
+	config_install(next);
+	log_line("info", "configuration reloaded");
+	metrics_reload(1);
+	if (audit_open(next->audit_log, &e) == -1)
+		log_line("error", e.msg);
+out:
+	pthread_mutex_unlock(&reload_lock);
+}
+
+/* `file` (tls_cert_file, tls_key_file) as a path: DIR/file unless absolute. */
+static void
+serve_file(char *out, size_t sz, const char *dir, const char *file)
+{
+	if (file[0] == '/')
+		snprintf(out, sz, "%s", file);
+	else
+		snprintf(out, sz, "%s/%s", dir, file);
+}
+
 static int
 cmd_serve(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "watch", no_argument, NULL, 'w' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "group", required_argument, NULL, 'g' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *dir = getenv("REGAUTHD_CONFIG"), *listen = NULL;
-	struct config *cfg, *next;
+	const char *user = NULL, *group = NULL, *files[3] = { NULL };
+	char certpath[4096], keypath[4096], what[200] = "", line[600];
+	struct watch *watcher = NULL;
+	struct config *cfg;
 	struct err e;
 	sigset_t set;
-	int c, sig;
+	uid_t uid;
+	gid_t gid;
+	int c, sig, watch = 0;
 
 	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
 		switch (c) {
@@ -458,12 +523,21 @@ cmd_serve(int argc, char **argv)
 		case 'l':
 			listen = optarg;
 			break;
+		case 'w':
+			watch = 1;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'g':
+			group = optarg;
+			break;
 		default:
 			usage();
 			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (group != NULL && user == NULL)) {
 		usage();
 		return EXIT_USAGE;
 	}
@@ -475,34 +549,67 @@ cmd_serve(int argc, char **argv)
 	}
 	if (listen == NULL)
 		listen = cfg->listen;
+	if (user == NULL) {
+		user = cfg->run_user;
+		group = cfg->run_group;
+	}
+	if (privs_resolve(user, group, &uid, &gid, &e) == -1)
+		die(EXIT_USAGE, "%s", e.msg);
 	/* Signals are taken synchronously by this thread alone. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);	/* reopen the audit log (logrotate) */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stderr, NULL, _IOLBF, 0);
-	config_install(cfg);
+	if (audit_open(cfg->audit_log, &e) == -1)
+		die(EXIT_USAGE, "%s", e.msg);
+	/* Keys read and socket bound as root; nothing served before the drop. */
+	if (http_bind(listen, &e) == -1)
+		die(EXIT_USAGE, "%s", e.msg);
+	if (uid != (uid_t)-1 && privs_drop(uid, gid, &e) == -1)
+		die(EXIT_USAGE, "%s", e.msg);
+	if (privs_no_new_privs(&e) == -1)
+		die(EXIT_USAGE, "%s", e.msg);
+	if (uid == (uid_t)-1 && geteuid() == 0)
+		log_line("warning", "running as root: set \"user\" in "
+		    CONFIG_FILE " or serve --user");
+	if (cfg->tls != NULL) {
+		serve_file(certpath, sizeof(certpath), dir, cfg->tls_cert_file);
+		serve_file(keypath, sizeof(keypath), dir, cfg->tls_key_file);
+		files[0] = certpath;
+		files[1] = keypath;
+		tls_creds_describe(cfg->tls, what, sizeof(what));
+	}
+	snprintf(line, sizeof(line), "serving %s on %s%s%s%s%s", dir, listen,
+	    cfg->tls != NULL ? " (https: " : "", what,
+	    cfg->tls != NULL ? ")" : "", watch ? ", watching for changes" : "");
+	config_install(cfg);	/* cfg is the server's from here on */
 	if (http_start(listen, &e) == -1)
 		die(EXIT_USAGE, "%s", e.msg);
-	snprintf(e.msg, sizeof(e.msg), "serving %s on %s", dir, listen);
-	log_line("info", e.msg);
+	if (watch && (watcher = watch_start(dir, files, serve_reload,
+	    (void *)dir, &e)) == NULL)
+		die(EXIT_USAGE, "%s", e.msg);
+	log_line("info", line);
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			if ((next = config_load(dir, &e)) == NULL) {
+			serve_reload((void *)dir);
+			continue;
+		}
+		if (sig == SIGUSR1) {
+			if (audit_reopen(&e) == -1)
 				log_line("error", e.msg);
-				continue;
-			}
-			config_install(next);
-			log_line("info", "configuration reloaded");
 			continue;
 		}
 		break;
 	}
+	watch_stop(watcher);
 	http_stop(10000);
+	audit_close();
 	config_install(NULL);
 	return 0;
 }
@@ -558,6 +665,8 @@ main(int argc, char **argv)
 		return cmd_role(argc - 1, argv + 1);
 	if (strcmp(cmd, "oidc") == 0)
 		return cmd_oidc(argc - 1, argv + 1);
+	if (strcmp(cmd, "keys") == 0)
+		return cmd_keys(argc - 1, argv + 1);
 	if (strcmp(cmd, "repo-policy") == 0 && strcmp(sub, "set") == 0)
 		return cmd_repo_policy_set(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -265,23 +265,68 @@ out:
 	return rc;
 }
 
+void
+token_audit_free(struct token_audit *a)
+{
+	if (a == NULL)
+		return;
+	free(a->v);
+	a->v = NULL;
+	a->n = a->cap = 0;
+}
+
 /*
- * Append the granted actions of one scope to `access` (the claim) and, for
- * OAuth answers, to `scopestr`. Nothing is appended when nothing is granted.
+ * Where to keep the reasons of one decision for the audit log: NULL when
+ * not recording (the hot path) or out of memory (then a->nomem).
+ */
+static struct token_why *
+audit_slot(struct token_audit *a, size_t scope, const char *action, int part)
+{
+	struct token_audit_entry *v;
+	size_t cap;
+
+	if (a == NULL || !a->record)
+		return NULL;
+	if (a->n == a->cap) {
+		cap = a->cap ? a->cap * 2 : 8;
+		if ((v = realloc(a->v, cap * sizeof(*v))) == NULL) {
+			a->nomem = 1;
+			return NULL;
+		}
+		a->v = v;
+		a->cap = cap;
+	}
+	v = &a->v[a->n++];
+	v->scope = scope;
+	v->action = action;
+	v->part = part;
+	return &v->why;
+}
+
+/*
+ * Append the granted actions of scope `sc` (number `idx` of the request)
+ * to `access` (the claim) and, for OAuth answers, to `scopestr`. Nothing is
+ * appended when nothing is granted.
  */
 static void
-grant(struct env *env, const struct scope *sc, struct buf *access,
+grant(struct env *env, size_t idx, const struct scope *sc, struct buf *access,
     struct buf *scopestr)
 {
+	struct token_audit *au = env->rq->audit;
 	const char *granted[SCOPE_ACTIONS_MAX + 3];
 	size_t i, k, n = 0;
 
+	if (au != NULL)
+		au->asked += sc->nactions;
 	for (i = 0; i < sc->nactions; i++) {
 		const char *a = sc->actions[i];
-		if (decide(env, sc, a, NULL) == POLICY_ALLOW) {
+		if (decide(env, sc, a, audit_slot(au, idx, a, 0)) ==
+		    POLICY_ALLOW) {
 			granted[n++] = a;
 			continue;
 		}
+		if (au != NULL)
+			au->denied++;
 		/* "*" not wholly allowed: grant the parts that are. */
 		if (strcmp(a, "*") != 0 || strcmp(sc->type, "repository") != 0)
 			continue;
@@ -291,7 +336,8 @@ grant(struct env *env, const struct scope *sc, struct buf *access,
 			for (j = 0; j < sc->nactions; j++)
 				asked |= strcmp(sc->actions[j],
 				    repo_actions[k]) == 0;
-			if (!asked && decide(env, sc, repo_actions[k], NULL) ==
+			if (!asked && decide(env, sc, repo_actions[k],
+			    audit_slot(au, idx, repo_actions[k], 1)) ==
 			    POLICY_ALLOW)
 				granted[n++] = repo_actions[k];
 		}
@@ -345,9 +391,11 @@ token_issue(const struct config *cfg, const struct identity *id,
 		goto out;
 	}
 	service = env.service;
+	if (rq->audit != NULL)
+		rq->audit->service = service;
 	buf_add(&access, "[", 1);
 	for (i = 0; i < rq->scopes->n; i++)
-		grant(&env, &rq->scopes->v[i], &access, &scopestr);
+		grant(&env, i, &rq->scopes->v[i], &access, &scopestr);
 	buf_add(&access, "]", 1);
 	if (env.nomem) {
 		err_set(e, "out of memory");

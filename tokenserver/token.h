@@ -11,6 +11,8 @@
 #include "policy/policy.h"
 #include "scope.h"
 
+struct token_audit;
+
 struct token_request {
 	const char		*service;	/* NULL: the only configured one */
 	const struct scope_list	*scopes;
@@ -20,6 +22,7 @@ struct token_request {
 	int			 oauth;		/* POST form: answer "scope" */
 	int			 offline;	/* also return a refresh token */
 	const char		*refresh_token;	/* refresh grant: return it */
+	struct token_audit	*audit;		/* NULL: report nothing */
 };
 
 /*
@@ -47,6 +50,32 @@ struct token_why {
 	const struct policy	*policies[POLICY_MAX_MATCHES];
 	enum policy_kind	 kinds[POLICY_MAX_MATCHES];
 };
+
+/*
+ * What token_issue decided, for metrics and the audit log (audit.c). The
+ * caller zeroes it and sets `record` to also keep every decision with its
+ * deciding statements (allocates; only when auditing). `service` and the
+ * counts are filled whenever rq->audit is set, on success and on a 400 for
+ * the service; release with token_audit_free.
+ */
+struct token_audit_entry {
+	size_t			 scope;		/* index in rq->scopes */
+	const char		*action;	/* asked, or a part of "*" */
+	int			 part;		/* a part of a "*" not wholly allowed */
+	struct token_why	 why;
+};
+
+struct token_audit {
+	int			 record;	/* in: keep the entries */
+	const char		*service;	/* borrowed from the config */
+	size_t			 asked;		/* scope actions asked */
+	size_t			 denied;	/* of those, not granted as asked */
+	struct token_audit_entry *v;
+	size_t			 n, cap;
+	int			 nomem;		/* some entries are missing */
+};
+
+void token_audit_free(struct token_audit *a);
 
 /*
  * Decide one action of scope `sc` ("pull", "push", "delete", "*") for `id`

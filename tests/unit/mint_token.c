@@ -40,7 +40,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "mint_token: %s\n", e.msg);
 		goto out;
 	}
-	if ((ks = keys_load(argv[1], KEYS_KID_THUMBPRINT, &e)) == NULL) {
+	if ((ks = keys_load(argv[1], KEYS_KID_THUMBPRINT, 43200, &e)) == NULL) {
 		fprintf(stderr, "mint_token: %s\n", e.msg);
 		goto out;
 	}

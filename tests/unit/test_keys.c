@@ -2,7 +2,10 @@
  * Unit tests of tokenserver/keys.c: keys_create writes a CA and a CA-issued
  * signing key with the right modes and certificate fields; keys_load refuses
  * readable private keys and mismatched files; the token header, JWKS,
- * lookup and signing, including from several threads at once.
+ * lookup and signing, including from several threads at once. Rotation
+ * (keys_rotate, keys_prune, keys_list) on an injected clock: immediate and
+ * delayed activation, JWKS contents and lookups over time, retirement,
+ * malformed keys.json, a reload that fails on it, a new CA.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +26,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "config.h"
 #include "keys.h"
 
 static char tmpdir[PATH_MAX];
@@ -76,7 +80,7 @@ load(const char *name, enum keys_kid_format fmt)
 	struct keyset *ks;
 
 	sub(d, sizeof(d), name, NULL);
-	if ((ks = keys_load(d, fmt, &e)) == NULL)
+	if ((ks = keys_load(d, fmt, 3600, &e)) == NULL)
 		fail_msg("keys_load: %s", e.msg);
 	return ks;
 }
@@ -447,19 +451,19 @@ test_refuse_readable_keys(void **state)
 	sub(d, sizeof(d), "cfg", NULL);
 	sub(p, sizeof(p), "cfg/keys", "signing.key");
 	assert_int_equal(chmod(p, 0644), 0);
-	assert_null(keys_load(d, KEYS_KID_THUMBPRINT, &e));
+	assert_null(keys_load(d, KEYS_KID_THUMBPRINT, 3600, &e));
 	assert_non_null(strstr(e.msg, "signing.key"));
 	assert_non_null(strstr(e.msg, "0644"));
 	assert_int_equal(chmod(p, 0600), 0);
 
 	sub(p, sizeof(p), "cfg/keys", "ca.key");
 	assert_int_equal(chmod(p, 0640), 0);
-	assert_null(keys_load(d, KEYS_KID_THUMBPRINT, &e));
+	assert_null(keys_load(d, KEYS_KID_THUMBPRINT, 3600, &e));
 	assert_non_null(strstr(e.msg, "ca.key"));
 	assert_non_null(strstr(e.msg, "0640"));
 	/* The CA key may be kept offline: absent is fine. */
 	assert_int_equal(unlink(p), 0);
-	ks = keys_load(d, KEYS_KID_THUMBPRINT, &e);
+	ks = keys_load(d, KEYS_KID_THUMBPRINT, 3600, &e);
 	assert_non_null(ks);
 	keys_free(ks);
 }
@@ -480,7 +484,7 @@ test_refuse_mismatches(void **state)
 	sub(to, sizeof(to), "a/keys", "signing.crt");
 	copy_file(to, "/tmp/test_keys_saved.crt");
 	copy_file(from, to);
-	assert_null(keys_load(d, KEYS_KID_THUMBPRINT, &e));
+	assert_null(keys_load(d, KEYS_KID_THUMBPRINT, 3600, &e));
 	assert_non_null(strstr(e.msg, "does not match"));
 	copy_file("/tmp/test_keys_saved.crt", to);
 	unlink("/tmp/test_keys_saved.crt");
@@ -489,11 +493,11 @@ test_refuse_mismatches(void **state)
 	sub(from, sizeof(from), "b/keys", "bundle.pem");
 	sub(to, sizeof(to), "a/keys", "bundle.pem");
 	copy_file(from, to);
-	assert_null(keys_load(d, KEYS_KID_THUMBPRINT, &e));
+	assert_null(keys_load(d, KEYS_KID_THUMBPRINT, 3600, &e));
 	assert_non_null(strstr(e.msg, "not issued"));
 
 	/* Missing files. */
-	assert_null(keys_load("/nonexistent", KEYS_KID_THUMBPRINT, &e));
+	assert_null(keys_load("/nonexistent", KEYS_KID_THUMBPRINT, 3600, &e));
 	assert_true(e.msg[0] != '\0');
 }
 
@@ -548,6 +552,530 @@ test_threads(void **state)
 	keys_free(ks);
 }
 
+/*
+ * Rotation. The key set's clock is this test's: no sleeping.
+ */
+
+#define RETIRE	3600	/* the longest token lifetime of these tests */
+
+static int64_t fake_now;
+
+static int64_t
+fake_clock(void)
+{
+	return fake_now;
+}
+
+static int
+setup_clock(void **state)
+{
+	fake_now = (int64_t)time(NULL);
+	keys_set_clock(fake_clock);
+	return setup(state);
+}
+
+static int
+teardown_clock(void **state)
+{
+	keys_set_clock(NULL);
+	return teardown(state);
+}
+
+static json_t *
+rotate(const char *name, int64_t after, int alg)
+{
+	struct keys_rotate_args a = { alg, after, RETIRE, "regauth",
+	    KEYS_KID_THUMBPRINT };
+	char d[PATH_MAX];
+	struct err e = { "" };
+	json_t *r;
+
+	sub(d, sizeof(d), name, NULL);
+	if ((r = keys_rotate(d, &a, &e)) == NULL)
+		fail_msg("keys_rotate: %s", e.msg);
+	return r;
+}
+
+static struct keyset *
+load_ra(const char *name)
+{
+	char d[PATH_MAX];
+	struct err e = { "" };
+	struct keyset *ks;
+
+	sub(d, sizeof(d), name, NULL);
+	if ((ks = keys_load(d, KEYS_KID_THUMBPRINT, RETIRE, &e)) == NULL)
+		fail_msg("keys_load: %s", e.msg);
+	return ks;
+}
+
+/* Is `kid` in the key set's JWKS; how many keys does it hold? */
+static int
+jwks_has(const struct keyset *ks, const char *kid, size_t *n)
+{
+	json_t *j = keys_jwks(ks), *k;
+	size_t i;
+	int found = 0;
+
+	assert_non_null(j);
+	*n = json_array_size(json_object_get(j, "keys"));
+	json_array_foreach(json_object_get(j, "keys"), i, k) {
+		if (strcmp(json_string_value(json_object_get(k, "kid")),
+		    kid) == 0)
+			found = 1;
+		assert_int_equal(json_array_size(json_object_get(k, "x5c")), 1);
+		assert_null(json_object_get(k, "d"));
+	}
+	json_decref(j);
+	return found;
+}
+
+static EVP_PKEY *
+lookup(const struct keyset *ks, const char *kid, const char *alg)
+{
+	enum jws_alg a;
+	json_t *h = json_pack("{s:s,s:s}", "alg", alg, "kid", kid);
+	EVP_PKEY *k = keys_lookup((void *)ks, h, &a);
+
+	json_decref(h);
+	return k;
+}
+
+/* The kid in a token's header. */
+static const char *
+token_kid(const char *tok)
+{
+	static char kid[64];
+	unsigned char *t;
+	json_t *h;
+	size_t n;
+
+	t = jws_b64url_decode_new(tok, strcspn(tok, "."), &n);
+	assert_non_null(t);
+	h = json_loadb((char *)t, n, 0, NULL);
+	assert_non_null(h);
+	snprintf(kid, sizeof(kid), "%s",
+	    json_string_value(json_object_get(h, "kid")));
+	json_decref(h);
+	free(t);
+	return kid;
+}
+
+static char *
+sign(const struct keyset *ks)
+{
+	struct err e = { "" };
+	json_t *c = json_pack("{s:s}", "sub", "user/alice");
+	char *tok = keys_sign(ks, c, &e);
+
+	assert_non_null(tok);
+	json_decref(c);
+	return tok;
+}
+
+static int
+verifies(const struct keyset *ks, const char *tok)
+{
+	struct err e = { "" };
+
+	return jws_verify(tok, strlen(tok), keys_lookup, (void *)ks, NULL,
+	    NULL, &e) == 0;
+}
+
+static const char *
+state_of(const char *name, const char *file)
+{
+	static char st[16];
+	char d[PATH_MAX];
+	struct err e = { "" };
+	json_t *arr, *k;
+	size_t i;
+
+	sub(d, sizeof(d), name, NULL);
+	arr = keys_list(d, KEYS_KID_THUMBPRINT, RETIRE, &e);
+	if (arr == NULL)
+		fail_msg("keys_list: %s", e.msg);
+	st[0] = '\0';
+	json_array_foreach(arr, i, k)
+		if (strcmp(json_string_value(json_object_get(k, "file")),
+		    file) == 0)
+			snprintf(st, sizeof(st), "%s", json_string_value(
+			    json_object_get(k, "state")));
+	json_decref(arr);
+	return st;
+}
+
+static void
+test_rotate_now(void **state)
+{
+	struct keyset *ks0, *ks1, *ks2;
+	char oldkid[64], newkid[64], p[PATH_MAX], d[PATH_MAX], *told, *tnew;
+	struct err e = { "" };
+	json_t *r;
+	size_t n;
+
+	(void)state;
+	create("cfg", JWS_ES256, "regauth");
+	ks0 = load_ra("cfg");
+	snprintf(oldkid, sizeof(oldkid), "%s", keys_active(ks0)->kid);
+	told = sign(ks0);		/* a login token from before */
+
+	r = rotate("cfg", 0, -1);
+	assert_string_equal(json_string_value(json_object_get(r, "file")),
+	    "signing-2");
+	assert_string_equal(json_string_value(json_object_get(r, "alg")),
+	    "ES256");
+	assert_int_equal(json_integer_value(json_object_get(r,
+	    "activate_at")), fake_now);
+	assert_int_equal(json_array_size(json_object_get(r, "pruned")), 0);
+	snprintf(newkid, sizeof(newkid), "%s",
+	    json_string_value(json_object_get(r, "kid")));
+	json_decref(r);
+	assert_string_not_equal(oldkid, newkid);
+	sub(p, sizeof(p), "cfg/keys", "signing-2.key");
+	assert_int_equal(file_mode(p), 0600);
+	sub(p, sizeof(p), "cfg", "keys");
+	assert_int_equal(file_mode(p), 0700);
+	/* The old snapshot signs on with the old key until a reload. */
+	assert_string_equal(keys_active(ks0)->kid, oldkid);
+
+	ks1 = load_ra("cfg");
+	assert_string_equal(keys_active(ks1)->kid, newkid);
+	tnew = sign(ks1);
+	assert_string_equal(token_kid(tnew), newkid);
+	/* Tokens of both keys verify; both are published. */
+	assert_true(verifies(ks1, told));
+	assert_true(verifies(ks1, tnew));
+	assert_non_null(lookup(ks1, oldkid, "ES256"));
+	assert_true(jwks_has(ks1, oldkid, &n) && jwks_has(ks1, newkid, &n));
+	assert_int_equal(n, 2);
+	assert_string_equal(state_of("cfg", "signing"), "previous");
+	assert_string_equal(state_of("cfg", "signing-2"), "active");
+
+	/* One second before retirement: still there. At it: gone. */
+	fake_now += RETIRE - 1;
+	assert_true(verifies(ks1, told));
+	assert_true(jwks_has(ks1, oldkid, &n));
+	assert_int_equal(n, 2);
+	fake_now += 1;
+	assert_false(verifies(ks1, told));
+	assert_null(lookup(ks1, oldkid, "ES256"));
+	assert_false(jwks_has(ks1, oldkid, &n));
+	assert_int_equal(n, 1);
+	assert_true(verifies(ks1, tnew));
+	assert_string_equal(state_of("cfg", "signing"), "retired");
+
+	/* A retired key is not loaded: its files may go. */
+	sub(p, sizeof(p), "cfg/keys", "signing.key");
+	assert_int_equal(unlink(p), 0);
+	ks2 = load_ra("cfg");
+	assert_false(jwks_has(ks2, oldkid, &n));
+	assert_int_equal(n, 1);
+	keys_free(ks2);
+
+	/* prune drops it from keys.json and removes its certificate. */
+	sub(d, sizeof(d), "cfg", NULL);
+	r = keys_prune(d, RETIRE, &e);
+	assert_non_null(r);
+	assert_int_equal(json_array_size(r), 1);
+	assert_string_equal(json_string_value(json_array_get(r, 0)), "signing");
+	json_decref(r);
+	sub(p, sizeof(p), "cfg/keys", "signing.crt");
+	assert_int_equal(access(p, F_OK), -1);
+	assert_string_equal(state_of("cfg", "signing"), "");
+	ks2 = load_ra("cfg");
+	assert_string_equal(keys_active(ks2)->kid, newkid);
+	keys_free(ks2);
+
+	free(told);
+	free(tnew);
+	keys_free(ks0);
+	keys_free(ks1);
+}
+
+static void
+test_activate_after(void **state)
+{
+	struct keyset *ks;
+	struct keys_rotate_args a = { -1, 0, RETIRE, "regauth",
+	    KEYS_KID_THUMBPRINT };
+	char oldkid[64], newkid[64], d[PATH_MAX], *tok, *told;
+	struct err e = { "" };
+	int64_t t0 = fake_now;
+	json_t *r;
+	size_t n;
+
+	(void)state;
+	create("cfg", JWS_ES256, "regauth");
+	ks = load_ra("cfg");
+	snprintf(oldkid, sizeof(oldkid), "%s", keys_active(ks)->kid);
+	keys_free(ks);
+
+	r = rotate("cfg", 100, -1);
+	assert_int_equal(json_integer_value(json_object_get(r,
+	    "activate_at")), t0 + 100);
+	snprintf(newkid, sizeof(newkid), "%s",
+	    json_string_value(json_object_get(r, "kid")));
+	json_decref(r);
+	ks = load_ra("cfg");
+
+	/* Before: the old key signs; the JWKS already lists the new one. */
+	tok = sign(ks);
+	assert_string_equal(token_kid(tok), oldkid);
+	told = tok;
+	assert_true(jwks_has(ks, oldkid, &n) && jwks_has(ks, newkid, &n));
+	assert_int_equal(n, 2);
+	assert_string_equal(state_of("cfg", "signing"), "active");
+	assert_string_equal(state_of("cfg", "signing-2"), "pending");
+	/* A second rotation waits for the pending key. */
+	sub(d, sizeof(d), "cfg", NULL);
+	assert_null(keys_rotate(d, &a, &e));
+	assert_non_null(strstr(e.msg, "pending"));
+
+	/* At activate_at the same key set signs with the new key. */
+	fake_now = t0 + 99;
+	assert_string_equal(keys_active(ks)->kid, oldkid);
+	fake_now = t0 + 100;
+	assert_string_equal(keys_active(ks)->kid, newkid);
+	tok = sign(ks);
+	assert_string_equal(token_kid(tok), newkid);
+	assert_true(verifies(ks, told) && verifies(ks, tok));
+	assert_true(jwks_has(ks, oldkid, &n));
+	assert_int_equal(n, 2);
+	assert_string_equal(state_of("cfg", "signing"), "previous");
+	assert_string_equal(state_of("cfg", "signing-2"), "active");
+
+	/* The old key retires RETIRE seconds after it stopped signing. */
+	fake_now = t0 + 100 + RETIRE;
+	assert_false(jwks_has(ks, oldkid, &n));
+	assert_int_equal(n, 1);
+	assert_false(verifies(ks, told));
+	assert_true(verifies(ks, tok));
+	assert_string_equal(state_of("cfg", "signing"), "retired");
+
+	/* Rotating again now prunes the retired key. */
+	r = rotate("cfg", 0, -1);
+	assert_string_equal(json_string_value(json_object_get(r, "file")),
+	    "signing-3");
+	assert_int_equal(json_array_size(json_object_get(r, "pruned")), 1);
+	json_decref(r);
+	assert_string_equal(state_of("cfg", "signing"), "");
+	assert_string_equal(state_of("cfg", "signing-2"), "previous");
+	assert_string_equal(state_of("cfg", "signing-3"), "active");
+	free(tok);
+	free(told);
+	keys_free(ks);
+}
+
+static void
+test_rotate_algorithm(void **state)
+{
+	struct keyset *ks;
+	char rskid[64];
+	json_t *r;
+
+	(void)state;
+	create("cfg", JWS_RS256, "regauth");
+	r = rotate("cfg", 0, -1);	/* as the active key */
+	assert_string_equal(json_string_value(json_object_get(r, "alg")),
+	    "RS256");
+	snprintf(rskid, sizeof(rskid), "%s",
+	    json_string_value(json_object_get(r, "kid")));
+	json_decref(r);
+	r = rotate("cfg", 0, JWS_ES256);
+	assert_string_equal(json_string_value(json_object_get(r, "alg")),
+	    "ES256");
+	json_decref(r);
+	ks = load_ra("cfg");
+	assert_int_equal(keys_active(ks)->alg, JWS_ES256);
+	assert_non_null(lookup(ks, rskid, "RS256"));
+	assert_null(lookup(ks, rskid, "ES256"));	/* no alg confusion */
+	keys_free(ks);
+}
+
+static void
+write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void
+test_bad_state_file(void **state)
+{
+	static const struct { const char *text, *want; } cases[] = {
+		{ "{\"keys\": [", "keys/keys.json:1:" },
+		{ "{\"keys\": []}", "keys/keys.json:1:2: want 1 to 16 keys" },
+		{ "[]", "keys/keys.json:1:1: want {\"keys\":[...]}" },
+		{ "{\"keys\": [\n  {\"file\": \"signing\", \"activate_at\": 0},\n"
+		  "  {\"file\": \"../../etc/x\", \"activate_at\": 5}\n]}",
+		  "keys/keys.json:3:4: \"file\" must be" },
+		{ "{\"keys\": [\n  {\"file\": \"signing-2\", \"activate_at\": 9},\n"
+		  "  {\"file\": \"signing\", \"activate_at\": 5}\n]}",
+		  "keys/keys.json:3:3: \"activate_at\" is earlier" },
+		{ "{\"keys\": [{\"file\": \"signing\", \"activ_at\": 0}]}",
+		  "keys/keys.json:1:31: unknown member \"activ_at\"" },
+		{ "{\"keys\": [{\"file\": \"signing\"}]}",
+		  "needs \"file\" and \"activate_at\"" },
+		{ "{\"keys\": [{\"file\": \"signing\", \"activate_at\": -1}]}",
+		  "\"activate_at\" must be seconds" },
+		{ "{\"keys\": [{\"file\": \"signing\", \"activate_at\": 0},"
+		  " {\"file\": \"signing\", \"activate_at\": 0}]}",
+		  "listed twice" },
+		{ "{\"keys\": [{\"file\": \"signing-07\", \"activate_at\": 0}]}",
+		  "\"file\" must be" },
+		{ "{\"keys\": [{\"file\": \"signing\", \"activate_at\": 0,"
+		  " \"alg\": \"none\"}]}", "\"alg\" must be" },
+		/* Well-formed, but the key it names is not there. */
+		{ "{\"keys\": [{\"file\": \"signing\", \"activate_at\": 0},"
+		  " {\"file\": \"signing-7\", \"activate_at\": 1}]}",
+		  "keys/signing-7.key: No such file" },
+	};
+	struct keys_rotate_args a = { -1, 0, RETIRE, "regauth",
+	    KEYS_KID_THUMBPRINT };
+	char d[PATH_MAX], p[PATH_MAX];
+	struct err e;
+	size_t i;
+
+	(void)state;
+	create("cfg", JWS_ES256, "regauth");
+	sub(d, sizeof(d), "cfg", NULL);
+	sub(p, sizeof(p), "cfg/keys", "keys.json");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_text(p, cases[i].text);
+		memset(&e, 0, sizeof(e));
+		assert_null(keys_load(d, KEYS_KID_THUMBPRINT, RETIRE, &e));
+		if (strstr(e.msg, cases[i].want) == NULL)
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, e.msg,
+			    cases[i].want);
+		if (i == sizeof(cases) / sizeof(cases[0]) - 1)
+			break;	/* a missing file is list's business */
+		memset(&e, 0, sizeof(e));
+		assert_null(keys_list(d, KEYS_KID_THUMBPRINT, RETIRE, &e));
+		assert_non_null(strstr(e.msg, cases[i].want));
+		memset(&e, 0, sizeof(e));
+		assert_null(keys_rotate(d, &a, &e));
+		assert_non_null(strstr(e.msg, cases[i].want));
+		/* Nothing was written by the refused rotation. */
+		sub(p, sizeof(p), "cfg/keys", "signing-2.key");
+		assert_int_equal(access(p, F_OK), -1);
+		sub(p, sizeof(p), "cfg/keys", "keys.json");
+	}
+}
+
+static void
+write_settings(const char *dir)
+{
+	static const char *subs[] = { "policies", "users", "groups",
+	    "serviceaccounts", "repositories" };
+	char p[PATH_MAX];
+	struct err e = { "" };
+	json_t *s = config_default_settings();
+	size_t i;
+
+	assert_true(snprintf(p, sizeof(p), "%s/regauthd.json", dir) <
+	    (int)sizeof(p));
+	assert_int_equal(util_json_write_file(p, s, 0600, 1, &e), 0);
+	json_decref(s);
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		assert_true(snprintf(p, sizeof(p), "%s/%s", dir, subs[i]) <
+		    (int)sizeof(p));
+		assert_int_equal(mkdir(p, 0700), 0);
+	}
+}
+
+static void
+test_reload_with_broken_state(void **state)
+{
+	struct config *cfg, *next;
+	char d[PATH_MAX], p[PATH_MAX], *tok;
+	struct err e = { "" };
+	json_t *r;
+
+	(void)state;
+	create("cfg", JWS_ES256, "regauth");
+	sub(d, sizeof(d), "cfg", NULL);
+	write_settings(d);
+	r = rotate("cfg", 0, -1);
+	json_decref(r);
+	cfg = config_load(d, &e);
+	if (cfg == NULL)
+		fail_msg("config_load: %s", e.msg);
+
+	/* The reload fails naming the file; the caller keeps `cfg`. */
+	sub(p, sizeof(p), "cfg/keys", "keys.json");
+	write_text(p, "{\"keys\": [{\"file\": \"signing\", \"activate_at\": 0},"
+	    " {\"file\": \"signing-2\"}]}");
+	next = config_load(d, &e);
+	assert_null(next);
+	assert_non_null(strstr(e.msg, "keys/keys.json:1:"));
+	tok = sign(cfg->keys);
+	assert_true(verifies(cfg->keys, tok));
+	free(tok);
+	config_release(cfg);
+}
+
+static void
+test_rotate_needs_the_ca_key(void **state)
+{
+	struct keys_rotate_args a = { -1, 0, RETIRE, "regauth",
+	    KEYS_KID_THUMBPRINT };
+	char d[PATH_MAX], p[PATH_MAX];
+	struct err e = { "" };
+
+	(void)state;
+	create("cfg", JWS_ES256, "regauth");
+	sub(d, sizeof(d), "cfg", NULL);
+	sub(p, sizeof(p), "cfg/keys", "ca.key");
+	assert_int_equal(unlink(p), 0);
+	assert_null(keys_rotate(d, &a, &e));
+	assert_non_null(strstr(e.msg, "ca.key"));
+	sub(p, sizeof(p), "cfg/keys", "signing-2.key");
+	assert_int_equal(access(p, F_OK), -1);
+	sub(p, sizeof(p), "cfg/keys", "keys.json");
+	assert_int_equal(access(p, F_OK), -1);
+}
+
+static void
+test_rotate_to_a_new_ca(void **state)
+{
+	struct keyset *ks;
+	char a[PATH_MAX], b[PATH_MAX], cmd[4 * PATH_MAX], oldkid[64];
+	X509 *leaf, *newca;
+	json_t *r;
+	size_t n;
+
+	(void)state;
+	/* docs: both CA certificates in bundle.pem, then the new CA key. */
+	create("cfg", JWS_ES256, "regauth");
+	create("newca", JWS_ES256, "regauth");
+	ks = load_ra("cfg");
+	snprintf(oldkid, sizeof(oldkid), "%s", keys_active(ks)->kid);
+	keys_free(ks);
+	sub(a, sizeof(a), "cfg", "keys");
+	sub(b, sizeof(b), "newca", "keys");
+	assert_true(snprintf(cmd, sizeof(cmd), "cat '%s/bundle.pem' >> "
+	    "'%s/bundle.pem' && cp -p '%s/ca.key' '%s/ca.key'", b, a, b, a) <
+	    (int)sizeof(cmd));
+	assert_int_equal(system(cmd), 0);
+	r = rotate("cfg", 0, -1);
+	json_decref(r);
+	snprintf(cmd, sizeof(cmd), "%s/signing-2.crt", a);
+	leaf = read_cert(cmd);
+	snprintf(cmd, sizeof(cmd), "%s/bundle.pem", b);
+	newca = read_cert(cmd);
+	assert_int_equal(X509_verify(leaf, X509_get0_pubkey(newca)), 1);
+	X509_free(leaf);
+	X509_free(newca);
+	ks = load_ra("cfg");
+	assert_true(jwks_has(ks, oldkid, &n));
+	assert_int_equal(n, 2);
+	keys_free(ks);
+}
+
 int
 main(void)
 {
@@ -568,6 +1096,20 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_refuse_mismatches, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rotate_now, setup_clock,
+		    teardown_clock),
+		cmocka_unit_test_setup_teardown(test_activate_after, setup_clock,
+		    teardown_clock),
+		cmocka_unit_test_setup_teardown(test_rotate_algorithm,
+		    setup_clock, teardown_clock),
+		cmocka_unit_test_setup_teardown(test_bad_state_file, setup_clock,
+		    teardown_clock),
+		cmocka_unit_test_setup_teardown(test_reload_with_broken_state,
+		    setup_clock, teardown_clock),
+		cmocka_unit_test_setup_teardown(test_rotate_needs_the_ca_key,
+		    setup_clock, teardown_clock),
+		cmocka_unit_test_setup_teardown(test_rotate_to_a_new_ca,
+		    setup_clock, teardown_clock),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
