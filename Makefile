@@ -18,7 +18,8 @@ DEB_BUILD := build-essential pkg-config libssl-dev libjwt-dev libjansson-dev \
 	libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libcrypt-dev openssl \
 	libhiredis-dev libgnutls28-dev
 DEB_TEST  := docker-registry docker.io containerd skopeo podman python3-pytest \
-	python3-jwt python3-cryptography python3-dockerpycreds redis-server nginx
+	python3-jwt python3-cryptography python3-dockerpycreds redis-server nginx \
+	python3-yaml
 DEB_BENCH := wrk hyperfine curl amazon-ecr-credential-helper python3-jwt python3-cryptography
 
 WARN   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -120,8 +121,10 @@ check: all deps-test check-unit check-cases check-e2e
 check-unit: $(UT_BIN)
 	@set -e; for t in $(UT_BIN); do echo "== $$t"; $$t; done
 
-check-cases: bin/regauthd
+check-cases: bin/regauthd bin/docker-credential-regauth
 	$(PYTHON) tests/cases/run.py bin/regauthd
+	$(PYTHON) tests/cases/synopsis.py bin
+	$(PYTHON) tests/cases/deploy.py bin/regauthd
 
 check-e2e: all deps-test build/tests/mint_token
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
@@ -166,13 +169,27 @@ fuzz: $(FUZZ_BIN)
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz: crashed:$$failed (logs in build/fuzz/)"; exit 1; fi
 
+# Man pages go to manN by their suffix; docs/*.md and the deployment
+# examples (docs/deploy/) to share/doc/regauth, the unit's ExecStart pointed
+# at $(PREFIX)/bin.
+DOCDIR := $(DESTDIR)$(PREFIX)/share/doc/regauth
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-	    $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/doc/regauth
+	    $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DOCDIR)/deploy/kubernetes
 	install -m 0755 bin/regauthd bin/docker-credential-regauth $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 docs/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	install -m 0644 docs/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/ 2>/dev/null || true
-	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/regauth/
+	install -m 0644 docs/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 docs/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 README.md docs/*.md $(DOCDIR)/
+	sed 's#^ExecStart=/usr/local/bin/#ExecStart=$(PREFIX)/bin/#' \
+	    docs/deploy/regauthd.service >$(DOCDIR)/deploy/regauthd.service
+	chmod 0644 $(DOCDIR)/deploy/regauthd.service
+	install -m 0644 docs/deploy/regauthd.logrotate docs/deploy/registry-config.yml \
+	    $(DOCDIR)/deploy/
+	install -m 0644 docs/deploy/kubernetes/*.yaml docs/deploy/kubernetes/Containerfile \
+	    $(DOCDIR)/deploy/kubernetes/
+	install -m 0755 docs/deploy/kubernetes/config.sh $(DOCDIR)/deploy/kubernetes/
 
 clean:
 	rm -rf build bin

@@ -295,6 +295,7 @@ cmd_policy_simulate(int argc, char **argv)
 	int c, json = 0, rc = EXIT_USAGE, all = 1;
 
 	scope_list_init(&scopes, 0);
+	memset(&id, 0, sizeof(id));	/* cleared on every path to out */
 	if (ctx == NULL || results == NULL ||
 	    (scopev = calloc((size_t)argc + 1, sizeof(*scopev))) == NULL) {
 		cli_complain("out of memory");
@@ -336,7 +337,6 @@ cmd_policy_simulate(int argc, char **argv)
 		cli_complain("%s", e.msg);
 		goto out;
 	}
-	memset(&id, 0, sizeof(id));
 	if (simulated_identity(cfg, who, &id) == -1) {
 		rc = EXIT_DENIED;
 		goto out;

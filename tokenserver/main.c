@@ -38,8 +38,9 @@
 #include "watch.h"
 
 
+/* The SYNOPSIS of docs/regauthd.8, line for line (tests/cases/synopsis.py). */
 static void
-usage(void)
+usage_to(FILE *f)
 {
 	fputs(
 "usage: regauthd init DIR [--service NAME]... [--issuer NAME] [--realm URL]\n"
@@ -69,7 +70,13 @@ usage(void)
 "       regauthd keys rotate -c DIR [--activate-after SECONDS]\n"
 "                [--algorithm ES256|RS256] [--json]\n"
 "       regauthd keys prune -c DIR\n"
-"       regauthd version\n", stderr);
+"       regauthd version\n", f);
+}
+
+static void
+usage(void)
+{
+	usage_to(stderr);
 }
 
 static void
@@ -675,7 +682,7 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
 	    strcmp(cmd, "-h") == 0) {
-		usage();
+		usage_to(stdout);
 		return 0;
 	}
 	usage();
