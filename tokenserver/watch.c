@@ -234,6 +234,14 @@ handle(struct watch *w, const struct inotify_event *ev)
 	}
 	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF))
 		return 1;
+	/*
+	 * A Kubernetes ConfigMap or Secret volume: the kubelet writes a new
+	 * timestamped folder and renames a "..data" symlink onto the old one;
+	 * the files are symlinks through it, so that rename is the change.
+	 */
+	if (ev->len > 0 && strcmp(ev->name, "..data") == 0 &&
+	    (ev->mask & (IN_MOVED_TO | IN_CREATE)))
+		return 1;
 	if (ev->len == 0 || !watch_name_matters(ev->name))
 		return 0;
 	if (d->depth == -1) {

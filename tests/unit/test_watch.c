@@ -151,6 +151,18 @@ test_live(void **state)
 	put(other, "x");
 	assert_int_equal(wait_count(6), 6);
 
+	/*
+	 * A Kubernetes volume update: a new timestamped folder (a dot name:
+	 * ignored), then a "..data_tmp" symlink renamed onto "..data".
+	 */
+	snprintf(path, sizeof(path), "%s/..2026_11_29_21_00_00.1", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(tmp, sizeof(tmp), "%s/..data_tmp", dir);
+	assert_int_equal(symlink("..2026_11_29_21_00_00.1", tmp), 0);
+	snprintf(path, sizeof(path), "%s/..data", dir);
+	assert_int_equal(rename(tmp, path), 0);
+	assert_int_equal(wait_count(7), 7);
+
 	watch_stop(w);
 	watch_stop(NULL);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir, out);
