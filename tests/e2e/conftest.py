@@ -19,8 +19,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import support as S  # noqa: E402
+import oidc_issuer  # noqa: E402
 
 atexit.register(S.stop_leftovers)
+S.watch_oidc_issuer(oidc_issuer.OidcIssuer)  # its tokens, keys and runner token are secrets
 
 ALICE_POLICY = {
     "Version": "2012-10-17",
@@ -90,9 +92,30 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         f"{len(led.failures)} verification failures")
     for t, msg in led.failures:
         terminalreporter.write_line(f"  TOKEN FAILURE in {t}: {msg}", red=True)
+    scan = getattr(config, "_e2e_secret_scan", None)
+    if scan is not None:
+        terminalreporter.write_line(scan.summary(), red=bool(scan.hits))
+        terminalreporter.write_line(scan.details())
+        for line in scan.report_lines()[:200]:
+            terminalreporter.write_line("  " + line, red=True)
+        if len(scan.hits) > 200:
+            terminalreporter.write_line(f"  ... and {len(scan.hits) - 200} more", red=True)
+    for msg in S.BOOKKEEPING_ERRORS[:20]:
+        terminalreporter.write_line(f"  secret bookkeeping error (not fatal): {msg}")
 
 
 def pytest_sessionfinish(session, exitstatus):
+    # Every log of the session (daemons, audit files, the stderr of each regauthd and
+    # docker-credential-regauth run) against every password, token and key used: a secret
+    # found fails the run, named by log, line, kind and digest, never printed.
+    try:
+        scan = S.scan_logs()
+    except Exception as exc:  # noqa: BLE001 - a scan that cannot run fails the run
+        S.BOOKKEEPING_ERRORS.insert(0, f"the secret scan failed: {exc!r}")
+        scan = None
+    session.config._e2e_secret_scan = scan
+    if (scan is None or scan.hits) and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     led = S.LEDGER
     bad = list(led.failures)
     bad += [(t, "fetched tokens but none verified") for t, n in led.fetched.items()

@@ -82,6 +82,7 @@ def run(argv, *, input=None, env=None, timeout=120, check=True, cwd=None):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     res.out = res.stdout.decode(errors="replace")
     res.err = res.stderr.decode(errors="replace")
+    _observe_run(argv, input, env, res)  # passwords, key files, helper answers; stderr as a log
     if check and res.returncode != 0:
         pytest.fail(f"command failed (exit {res.returncode}): {' '.join(map(str, argv))}\n"
                     f"--- stdout\n{res.out}\n--- stderr\n{res.err}", pytrace=False)
@@ -125,6 +126,9 @@ class Daemon:
                                      start_new_session=True)
         self.pid = self.proc.pid
         _LIVE[self.pid] = self
+        LOGS.add_file(self.log_path, f"log of {name}")
+        if "serve" in self.argv and "-c" in self.argv[:-1]:
+            LOGS.add_config_dir(self.argv[self.argv.index("-c") + 1])
 
     def poll(self):
         return self.proc.poll()
@@ -179,6 +183,8 @@ class Reply:
         self.reason = reason
         self.headers = headers  # http.client.HTTPMessage (case-insensitive)
         self.body = body
+        if isinstance(body, bytes) and body[:1] == b"{" and b"token" in body:
+            SECRETS.add_json_text(body)  # every token answered is a secret
 
     def json(self):
         return json.loads(self.body)
@@ -193,6 +199,7 @@ class Reply:
 
 def http_request(port, method, path, *, headers=None, body=None, timeout=30, source=None):
     """One request on a fresh connection; source: a local 127.x.y.z address to send from."""
+    _observe_request(path, headers, body)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
                                       source_address=(source, 0) if source else None)
     try:
@@ -213,6 +220,37 @@ def next_loopback():
     return next(_LOOPBACK)
 
 
+def _observe_request(path, headers, body):
+    """Register the credentials a request carries: Authorization, form and query fields."""
+    try:
+        for k, v in (headers or {}).items():
+            if k.lower() == "authorization":
+                SECRETS.add_authorization(v)
+        query = str(path).partition("?")[2]
+        if query:
+            SECRETS.add_form(urllib.parse.parse_qs(query, keep_blank_values=True))
+        if isinstance(body, str):
+            body = body.encode()
+        if isinstance(body, bytes) and body and b"=" in body:
+            SECRETS.add_form(urllib.parse.parse_qs(body.decode("utf-8", "replace"),
+                                                   keep_blank_values=True))
+    except Exception as exc:  # noqa: BLE001 - bookkeeping must never break a test
+        BOOKKEEPING_ERRORS.append(f"request {str(path)[:60]}: {exc!r}")
+
+
+def _observe_raw(data):
+    """The same for raw bytes sent by raw_exchange()."""
+    try:
+        raw = b"".join(data) if isinstance(data, list) else data
+        head, _, body = raw.partition(b"\r\n\r\n")
+        lines = head.decode("utf-8", "replace").split("\r\n")
+        hdrs = [tuple(x.strip() for x in ln.split(":", 1)) for ln in lines[1:] if ":" in ln]
+        _observe_request(lines[0].split(" ")[1] if lines[0].count(" ") >= 2 else "",
+                         dict(hdrs), body)
+    except Exception as exc:  # noqa: BLE001
+        BOOKKEEPING_ERRORS.append(f"raw request: {exc!r}")
+
+
 def basic(user, password):
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
@@ -222,6 +260,7 @@ def raw_exchange(port, data, timeout=30, chunk_sleep=None, source=None):
     closes or a full response arrived. Returns (status or None, header text, body bytes).
     A server refusing an oversized request may close while we still send: that is not an
     error here, the reply (if any) is still read."""
+    _observe_raw(data)
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
                                  source_address=(source, 0) if source else None)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -406,6 +445,7 @@ class TokenVerifier:
     def registry_token(self, token, *, asked=None, service=None, expires_in=None,
                        issued_at=None):
         """Verify one registry token; return its claims. asked: (type, name) -> actions."""
+        SECRETS.add_jwt(token, "registry token")
         header, leaf = self._header(token)
         service = service or self.services[0]
         try:
@@ -468,6 +508,7 @@ class TokenVerifier:
         return claims
 
     def login_token(self, token):
+        SECRETS.add_jwt(token, "login token")
         header, leaf = self._header(token)
         try:
             claims = jwt.decode(token, leaf.public_key(), algorithms=["ES256"],
@@ -484,6 +525,7 @@ class TokenVerifier:
     def token_response(self, obj, *, method, scopes, service=None):
         """Verify a 200 answer of /token. scopes: the raw scope parameter values.
         Returns (number of registry tokens verified, claims of the first)."""
+        SECRETS.add_json(obj)
         if not isinstance(obj, dict):
             raise TokenError(f"answer is not a JSON object: {obj!r}")
         toks = []
@@ -542,6 +584,480 @@ class TokenLedger:
 
 
 LEDGER = TokenLedger()
+
+
+# ---------------------------------------------------------------------------------------
+# secrets used by the tests, and every log they could have reached (issue 6: "the tests grep
+# every log for every password, token and key they used: none appears")
+#
+# SECRETS is fed by the shared helpers: run() (passwords given with --password-stdin, key
+# files written by --key-out, the helper's answers), http_request() and the token proxy
+# (Basic and Bearer credentials, form fields, every token in a JSON answer), the
+# TokenVerifier, OidcIssuer (hooked by conftest) and the configuration folders' key files
+# (read at the end). LOGS holds every Daemon's log, the stderr of every regauthd and
+# docker-credential-regauth run through run(), and the audit files named by the regauthd.json
+# of every configuration folder seen. conftest greps every log for every secret at session end.
+
+MIN_SECRET_LEN = 12  # shorter values would match by accident
+_JSON_SECRET_KEYS = {
+    "token": "registry token", "access_token": "access token",
+    "refresh_token": "login token", "id_token": "OIDC token",
+    "identitytoken": "login token", "IdentityToken": "login token",
+    "password": "password", "Secret": "password", "secret": "password",
+    "assertion": "service-account assertion", "subject_token": "OIDC token",
+    "serviceAccountToken": "OIDC token", "client_secret": "password",
+    "private_key": "service-account private key",
+}
+_JWT_RE = re.compile(r"^[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+
+
+def secret_digest(value):
+    """How a secret is named in reports: never the value, a short SHA-256."""
+    if isinstance(value, str):
+        value = value.encode()
+    return "sha256:" + hashlib.sha256(value).hexdigest()[:12]
+
+
+def _never_raises(fn):
+    """Bookkeeping of secrets must never break a test: an error is noted, shown at the end."""
+    def wrapper(*args, **kw):
+        try:
+            return fn(*args, **kw)
+        except Exception as exc:  # noqa: BLE001
+            BOOKKEEPING_ERRORS.append(f"{fn.__qualname__}: {exc!r}")
+            return None
+    wrapper.__name__, wrapper.__qualname__, wrapper.__doc__ = \
+        fn.__name__, fn.__qualname__, fn.__doc__
+    return wrapper
+
+
+def _jwt_kind(token, default):
+    try:
+        claims = json.loads(b64u_decode(token.split(".")[1]))
+    except Exception:  # noqa: BLE001 - not a JWT after all
+        return default
+    if not isinstance(claims, dict):
+        return default
+    if claims.get("token_use") == "login":
+        return "login token"
+    if "access" in claims:
+        return "registry token"
+    if str(claims.get("sub", "")).startswith("serviceaccount/") and \
+            claims.get("iss") == claims.get("sub"):
+        return "service-account assertion"
+    return default
+
+
+class SecretRegistry:
+    """Every secret value the tests made, sent or received: value (bytes) -> kind."""
+
+    def __init__(self, min_len=MIN_SECRET_LEN):
+        self.lock = threading.Lock()
+        self.min_len = min_len
+        self.values = {}   # bytes -> kind
+        self.skipped = {}  # digest -> kind, values too short to search for
+
+    def __len__(self):
+        return len(self.values)
+
+    def kinds(self):
+        """Kinds without the part suffix: 'registry token (signature)' -> 'registry token'."""
+        return sorted({k.split(" (")[0] for k in self.values.values()})
+
+    def _put(self, text, kind):
+        if not text:
+            return
+        if len(text) < self.min_len:
+            with self.lock:
+                self.skipped.setdefault(secret_digest(text), kind)
+            return
+        with self.lock:
+            self.values.setdefault(text.encode("utf-8", "surrogateescape"), kind)
+
+    @_never_raises
+    def add(self, value, kind):
+        """Register a secret and the forms a log would show it in: JSON-escaped,
+        URL-encoded, and, for a multi-line value (a PEM), each line."""
+        if value is None:
+            return
+        if isinstance(value, (bytes, bytearray)):
+            value = bytes(value).decode("utf-8", "surrogateescape")
+        if not isinstance(value, str):
+            return
+        value = value.strip()
+        if "\n" in value or "\r" in value:
+            lines = [ln.strip() for ln in value.splitlines()]
+            for ln in lines:
+                if not ln.startswith("-----"):  # PEM armour is no secret
+                    self.add(ln, kind)
+            body = "".join(ln for ln in lines if ln and not ln.startswith("-----"))
+            if body and body not in lines:
+                self.add(body, kind)
+            self._put(json.dumps(value)[1:-1], kind)  # the whole value, JSON-escaped
+            return
+        if len(value) < self.min_len:  # counted as skipped, and so are its escaped forms
+            self._put(value, kind)
+            return
+        for f in (value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]):
+            self._put(f, kind)
+        try:
+            self._put(urllib.parse.quote_plus(value), kind)
+            self._put(urllib.parse.quote(value, safe=""), kind)
+        except UnicodeError:  # undecodable bytes: no URL form
+            pass
+
+    @_never_raises
+    def add_jwt(self, token, kind="JWT"):
+        """A JWT: whole, and its payload and signature alone (a log could hold it cut short).
+        The kind is read from its claims when they say (login/registry token, assertion)."""
+        if not isinstance(token, str) or not token:
+            return
+        token = token.strip()
+        if not _JWT_RE.match(token):
+            self.add(token, kind)
+            return
+        kind = _jwt_kind(token, kind)
+        self.add(token, kind)
+        parts = token.split(".")
+        self.add(parts[1], f"{kind} (payload)")
+        self.add(parts[2], f"{kind} (signature)")
+
+    @_never_raises
+    def add_token(self, value, kind):
+        """A JWT if it looks like one, else a plain secret."""
+        if isinstance(value, str) and _JWT_RE.match(value.strip()):
+            self.add_jwt(value, kind)
+        else:
+            self.add(value, kind)
+
+    @_never_raises
+    def add_pem(self, pem, kind):
+        """A PEM private key (or a file holding some): the armoured text and base64 lines."""
+        if isinstance(pem, (bytes, bytearray)):
+            pem = bytes(pem).decode("utf-8", "replace")
+        for block in re.findall(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.+?-----END [A-Z ]*"
+                                r"PRIVATE KEY-----", pem or "", re.S):
+            self.add(block, kind)
+
+    @_never_raises
+    def add_json(self, obj, default=None):
+        """Walk a JSON value; register the strings under the keys of _JSON_SECRET_KEYS."""
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if isinstance(v, str) and k in _JSON_SECRET_KEYS:
+                    kind = _JSON_SECRET_KEYS[k]
+                    if k == "private_key":
+                        self.add_pem(v, kind)
+                    else:
+                        self.add_token(v, kind)
+                else:
+                    self.add_json(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                self.add_json(v)
+
+    @_never_raises
+    def add_json_text(self, data):
+        if isinstance(data, (bytes, bytearray)):
+            data = bytes(data).decode("utf-8", "replace")
+        if not isinstance(data, str) or not data.lstrip().startswith(("{", "[")):
+            return
+        try:
+            self.add_json(json.loads(data))
+        except ValueError:
+            pass
+
+    @_never_raises
+    def add_authorization(self, value):
+        """An Authorization header: Basic (the base64 blob and the password) or Bearer."""
+        if not isinstance(value, str):
+            return
+        scheme, _, cred = value.strip().partition(" ")
+        cred = cred.strip()
+        if scheme.lower() == "basic":
+            self.add(cred, "Basic credentials")
+            try:
+                pw = base64.b64decode(cred, validate=True).decode("utf-8", "replace")
+            except Exception:  # noqa: BLE001 - a malformed header sent on purpose
+                return
+            self.add_token(pw.partition(":")[2], "password")
+        elif scheme.lower() == "bearer":
+            self.add_token(cred, "bearer token")
+
+    @_never_raises
+    def add_form(self, pairs):
+        """Form or query fields (parse_qs dict or list of pairs)."""
+        items = pairs.items() if isinstance(pairs, dict) else pairs
+        for k, vs in items:
+            for v in (vs if isinstance(vs, list) else [vs]):
+                if k in _JSON_SECRET_KEYS and isinstance(v, str):
+                    self.add_token(v, _JSON_SECRET_KEYS[k])
+
+    @_never_raises
+    def add_key_file(self, path):
+        """A service-account key file (JSON with private_key) or any file holding a PEM."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            return
+        self.add_json_text(data)
+        self.add_pem(data, "service-account private key")
+
+
+class LogRegistry:
+    """Every log the tests made: files (daemon logs) and captured stderr (in memory)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.files = {}        # Path -> label
+        self.texts = []        # (label, bytes)
+        self.silent = 0        # captured stderr that was empty
+        self.config_dirs = {}  # regauthd configuration folders -> None (ordered set)
+
+    def add_file(self, path, label):
+        with self.lock:
+            self.files.setdefault(Path(path).resolve(), label)
+
+    def add_text(self, label, data):
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogateescape")
+        with self.lock:
+            if data:
+                self.texts.append((label, bytes(data)))
+            else:
+                self.silent += 1
+
+    def add_config_dir(self, path):
+        with self.lock:
+            self.config_dirs[Path(path).resolve()] = None
+
+    def discover(self, secrets):
+        """At the end: each configuration folder's audit files (audit_log in regauthd.json,
+        and the rotated or other *.log files beside it), *.log files beside a daemon's log
+        (nginx's access.log), and the private keys under keys/ and tls/ (into secrets)."""
+        for d in list(self.config_dirs):
+            for sub, kind in (("keys", "regauthd signing or CA key"),
+                              ("tls", "TLS private key")):
+                if (d / sub).is_dir():
+                    for f in sorted((d / sub).rglob("*")):
+                        if f.is_file() and f.stat().st_size < 1 << 20:
+                            secrets.add_pem(f.read_bytes(), kind)
+            try:
+                audit = json.loads((d / "regauthd.json").read_text()).get("audit_log")
+            except (OSError, ValueError, AttributeError):
+                audit = None
+            if isinstance(audit, str) and os.path.isabs(audit):
+                a = Path(audit)
+                if a.parent.is_dir() and a.parent != d:
+                    for f in sorted(a.parent.iterdir()):
+                        if f.is_file() and (f.name.startswith(a.name) or ".log" in f.name):
+                            self.add_file(f, f"audit file {f.name} ({d.name})")
+        for path, label in list(self.files.items()):
+            if path.parent.is_dir():
+                for f in sorted(path.parent.glob("*.log*")):
+                    if f.is_file():
+                        self.add_file(f, f"{f.name} beside the {label}")
+
+
+SECRETS = SecretRegistry()
+LOGS = LogRegistry()
+BOOKKEEPING_ERRORS = []  # hooks that failed (printed at the end, never fatal)
+
+
+class ScanResult:
+    def __init__(self):
+        self.secrets = 0
+        self.kinds = 0
+        self.skipped = 0
+        self.logs = 0
+        self.bytes = 0
+        self.missing = []   # labels of registered log files that no longer exist
+        self.hits = []      # (label, path, line number, kind, digest)
+        self.tool = ""
+        self.by_kind = {}   # kind (without the part) -> values searched
+        self.by_source = {}  # daemon logs, audit files, other logs, captured stderr -> count
+        self.silent = 0     # regauthd/helper runs with nothing on stderr (nothing to search)
+        self.skipped_by_kind = {}
+        self.seconds = 0.0
+
+    def summary(self):
+        return (f"regauth e2e: {self.secrets} secrets of {self.kinds} kinds checked against "
+                f"{self.logs} logs ({self.bytes} bytes): {len(self.hits)} found"
+                f" ({self.skipped} values under {MIN_SECRET_LEN} characters not searched"
+                + (f"; {len(self.missing)} registered logs gone" if self.missing else "")
+                + ")")
+
+    def details(self):
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.by_kind.items()))
+        srcs = ", ".join(f"{k} {n}" for k, n in sorted(self.by_source.items()))
+        short = ", ".join(f"{k} {n}" for k, n in sorted(self.skipped_by_kind.items()))
+        return (f"  secret scan ({self.tool}, {self.seconds:.1f} s): kinds: {kinds}\n"
+                f"  logs: {srcs}; {self.silent} more CLI runs wrote nothing on stderr\n"
+                f"  not searched (under {MIN_SECRET_LEN} characters): {short or 'none'}")
+
+    def report_lines(self):
+        """One line per hit: file, line number, kind and digest of the secret; never it."""
+        return [f"SECRET IN LOG: {label}: {path}:{ln}: {kind} {digest}"
+                for label, path, ln, kind, digest in self.hits]
+
+
+def _grep_lines(patterns, paths):
+    """(path, line number, line) of every line holding one of patterns (bytes), found with
+    grep -F (Aho-Corasick: thousands of patterns over megabytes in well under a second).
+    Without grep, Python does it (slowly)."""
+    grep = shutil.which("grep")
+    out = []
+    if grep is None:
+        for p in paths:
+            with open(p, "rb") as f:
+                for n, line in enumerate(f, 1):
+                    if any(s in line for s in patterns):
+                        out.append((p, n, line))
+        return out
+    import tempfile
+    with tempfile.NamedTemporaryFile("wb", prefix="regauth-e2e-patterns.", delete=True) as pf:
+        pf.write(b"\n".join(patterns) + b"\n")
+        pf.flush()
+        env = dict(os.environ, LC_ALL="C")
+        for i in range(0, len(paths), 200):
+            chunk = [str(p) for p in paths[i:i + 200]]
+            res = subprocess.run([grep, "-F", "-a", "-n", "-H", "-Z", "-f", pf.name, "--", *chunk],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+            if res.returncode not in (0, 1):
+                raise RuntimeError(f"grep failed ({res.returncode}): "
+                                   f"{res.stderr.decode(errors='replace')[:500]}")
+            for rec in res.stdout.splitlines():
+                name, _, rest = rec.partition(b"\0")
+                n, _, line = rest.partition(b":")
+                out.append((name.decode(errors="surrogateescape"), int(n), line))
+    return out
+
+
+def scan_logs(secrets=None, logs=None, discover=True):
+    """Grep every log of `logs` for every secret of `secrets` (the session's registries by
+    default). Returns a ScanResult; a hit names the log, the line and the kind, never the
+    secret."""
+    import tempfile
+    secrets = SECRETS if secrets is None else secrets
+    logs = LOGS if logs is None else logs
+    t0 = time.monotonic()
+    if discover:
+        logs.discover(secrets)
+    res = ScanResult()
+    with secrets.lock:
+        values = dict(secrets.values)
+        res.skipped = len(secrets.skipped)
+        for k in secrets.skipped.values():
+            res.skipped_by_kind[k] = res.skipped_by_kind.get(k, 0) + 1
+    res.secrets = len(values)
+    for k in values.values():
+        res.by_kind[k.split(" (")[0]] = res.by_kind.get(k.split(" (")[0], 0) + 1
+    res.kinds = len(res.by_kind)
+    res.tool = "grep -F" if shutil.which("grep") else "python"
+    with logs.lock:
+        files = dict(logs.files)
+        texts = list(logs.texts)
+        res.silent = logs.silent
+    scratch = Path(tempfile.mkdtemp(prefix="regauth-e2e-stderr."))
+    try:
+        targets = {}  # path -> label
+        for path, label in files.items():
+            if path.is_file():
+                targets[str(path)] = label
+            else:
+                res.missing.append(label)
+        for i, (label, data) in enumerate(texts):
+            p = scratch / f"{i:05d}.stderr"
+            p.write_bytes(data)
+            targets[str(p)] = label
+        res.logs = len(targets)
+        for label in targets.values():
+            src = ("captured stderr" if label.startswith("stderr of") else
+                   "daemon logs" if label.startswith("log of") else
+                   "audit files" if label.startswith("audit file") else "other logs")
+            res.by_source[src] = res.by_source.get(src, 0) + 1
+        res.bytes = sum(os.path.getsize(p) for p in targets)
+        # grep -F takes one pattern a line: multi-line values are searched by their lines
+        patterns = [v for v in values if b"\n" not in v and b"\r" not in v and b"\0" not in v]
+        if patterns and targets:
+            for path, n, line in _grep_lines(patterns, list(targets)):
+                label = targets.get(path, path)
+                where = path if not path.startswith(str(scratch)) else "(captured stderr)"
+                found = [v for v in patterns if v in line]
+                for v in found:
+                    res.hits.append((label, where, n, values[v], secret_digest(v)))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    res.seconds = time.monotonic() - t0
+    return res
+
+
+def watch_oidc_issuer(cls):
+    """Hook oidc_issuer.OidcIssuer (conftest does it once): every token mint() makes (the
+    GitHub Actions endpoint mints too), every signing key it holds and its runner request
+    token are secrets."""
+    if getattr(cls, "_e2e_watched", False):
+        return
+    mint, add_key, init = cls.mint, cls.add_key, cls.__init__
+
+    def watched_mint(self, *args, **kw):
+        tok = mint(self, *args, **kw)
+        SECRETS.add_jwt(tok, "OIDC token")
+        return tok
+
+    def watched_add_key(self, *args, **kw):
+        key = add_key(self, *args, **kw)
+        try:
+            SECRETS.add_pem(key.private_bytes(serialization.Encoding.PEM,
+                                              serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()),
+                            "OIDC issuer private key")
+        except Exception as exc:  # noqa: BLE001
+            BOOKKEEPING_ERRORS.append(f"OidcIssuer.add_key: {exc!r}")
+        return key
+
+    def watched_init(self, *args, **kw):
+        init(self, *args, **kw)
+        SECRETS.add(getattr(self, "gha_secret", None), "GitHub Actions request token")
+
+    cls.mint, cls.add_key, cls.__init__ = watched_mint, watched_add_key, watched_init
+    cls._e2e_watched = True
+
+
+def _observe_run(argv, input, env, res):
+    """Feed SECRETS and LOGS from one finished command (see run())."""
+    try:
+        argv = [str(a) for a in argv]
+        prog = os.path.basename(argv[0]) if argv else ""
+        regauthd = prog == "regauthd" or (argv and argv[0] == str(REGAUTHD))
+        helper = prog.startswith("docker-credential-regauth")
+        if "--password-stdin" in argv and input:
+            SECRETS.add(input.decode("utf-8", "surrogateescape") if isinstance(input, bytes)
+                        else input, "password")
+        for flag in ("--creds", "--dest-creds", "--src-creds"):
+            if flag in argv[:-1]:
+                SECRETS.add_token(argv[argv.index(flag) + 1].partition(":")[2], "password")
+        for k, kind in (("REGAUTH_OIDC_TOKEN", "OIDC token"),
+                        ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "GitHub Actions request token")):
+            if env and env.get(k):
+                SECRETS.add_token(env[k], kind)
+        if env and env.get("REGAUTH_KEY_FILE"):
+            SECRETS.add_key_file(env["REGAUTH_KEY_FILE"])
+        if regauthd:
+            if len(argv) > 2 and argv[1] == "init":
+                LOGS.add_config_dir(argv[2])
+            if "-c" in argv[:-1]:
+                LOGS.add_config_dir(argv[argv.index("-c") + 1])
+            if "--key-out" in argv[:-1]:
+                SECRETS.add_key_file(argv[argv.index("--key-out") + 1])
+        if helper:
+            SECRETS.add_json_text(input)
+            SECRETS.add_json_text(res.stdout)
+        if regauthd or helper:
+            sub = " ".join(a for a in argv[1:3] if not a.startswith("-"))
+            LOGS.add_text(f"stderr of `{prog} {sub}` in {LEDGER.current}", res.stderr)
+    except Exception as exc:  # noqa: BLE001 - bookkeeping must never break a test
+        BOOKKEEPING_ERRORS.append(f"run({argv[:3]}): {exc!r}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -683,6 +1199,9 @@ class TokenProxy:
             return len(self.records)
 
     def observe(self, handler, test, chunked, body, status, rheaders, data):
+        _observe_request(handler.path, dict(handler.headers.items()), body)
+        if data[:1] == b"{":
+            SECRETS.add_json_text(data)
         path, _, query = handler.path.partition("?")
         qs = urllib.parse.parse_qs(query, keep_blank_values=True)
         ctype = handler.headers.get("Content-Type", "")

@@ -350,6 +350,7 @@ def test_twenty_parallel_gets_make_one_login(henv, regauthd, registry, sa_key):
         results = list(pool.map(one, range(20)))
     secrets_ = set()
     for r in results:
+        S.LOGS.add_text("stderr of a parallel `docker-credential-regauth get`", r.stderr)
         assert r.returncode == 0, r.stdout + r.stderr
         secrets_.add(json.loads(r.stdout)["Secret"])
     assert len(secrets_) == 1

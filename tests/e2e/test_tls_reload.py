@@ -109,6 +109,8 @@ class CA:
 def write_private(path, data, mode=0o600):
     """Write atomically (temporary name + rename, as editors and cert managers do)."""
     path = Path(path)
+    if b"PRIVATE KEY" in data:
+        S.SECRETS.add_pem(data, "TLS private key")  # no log may show it (conftest greps them)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "wb") as f:
