@@ -501,3 +501,17 @@ def oidc_issuer():
         yield iss
     finally:
         iss.stop()
+
+
+@pytest.fixture
+def keeps_serving(regauthd):
+    """Each test sends from its own loopback address (the per-address failure limit of one
+    test must not lock the next), and the server must still serve after it. Modules that
+    send bad input use it with pytestmark = pytest.mark.usefixtures("keeps_serving")."""
+    regauthd.source = S.next_loopback()
+    try:
+        yield
+        assert regauthd.alive(), "regauthd died"
+        assert regauthd.healthy(), "regauthd no longer answers /healthz"
+    finally:
+        regauthd.source = None

@@ -1301,3 +1301,19 @@ if __name__ == "__main__":
         sys.exit("usage: support.py oci-image DIR [TAG]   (then use oci:DIR:TAG)")
     out = build_oci_layout(sys.argv[2], *(sys.argv[3:4] or ["v1"]))
     print(f"oci:{out['dir']}:{out['tag']}")
+
+
+def reload_and_wait(srv):
+    """SIGHUP a regauthd (anything with .daemon, .reload() and .log_records()) and wait until
+    it says the new configuration is in; a refused reload fails the test at once."""
+    import pytest
+    off = srv.daemon.log_size()
+    srv.reload()
+
+    def reloaded():
+        for rec in srv.log_records(off):
+            if rec.get("level") == "error" and "msg" in rec and "path" not in rec:
+                pytest.fail(f"reload refused the configuration: {rec['msg']}", pytrace=False)
+        return "configuration reloaded" in srv.daemon.log_text(off)
+
+    wait_until(reloaded, 10, "regauthd to reload its configuration", srv.daemon)

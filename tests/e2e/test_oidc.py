@@ -37,34 +37,14 @@ SFX = secrets.token_hex(3)  # the session's configuration directory is shared by
 SEEN = []
 
 
-@pytest.fixture(autouse=True)
-def keeps_serving(regauthd):
-    """Each test sends from its own loopback address; the server must still serve after."""
-    regauthd.source = S.next_loopback()
-    try:
-        yield
-        assert regauthd.alive(), "regauthd died"
-        assert regauthd.healthy(), "regauthd no longer answers /healthz"
-    finally:
-        regauthd.source = None
+pytestmark = pytest.mark.usefixtures("keeps_serving")
 
 
 # ---------------------------------------------------------------------------------------
 # helpers
 
 
-def reload_and_wait(regauthd):
-    """SIGHUP regauthd and wait until it says the new configuration is in."""
-    off = regauthd.daemon.log_size()
-    regauthd.reload()
-
-    def reloaded():
-        for rec in regauthd.log_records(off):
-            if rec.get("level") == "error" and "msg" in rec and "path" not in rec:
-                pytest.fail(f"reload refused the configuration: {rec['msg']}", pytrace=False)
-        return "configuration reloaded" in regauthd.daemon.log_text(off)
-
-    S.wait_until(reloaded, 10, "regauthd to reload its configuration", regauthd.daemon)
+reload_and_wait = S.reload_and_wait
 
 
 def issuer_file_name(url):

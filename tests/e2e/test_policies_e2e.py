@@ -19,19 +19,7 @@ DENIED = "requested access to the resource is denied"
 # helpers
 
 
-def reload_and_wait(regauthd):
-    """SIGHUP regauthd and wait until it says the new configuration is in."""
-    off = regauthd.daemon.log_size()
-    regauthd.reload()
-
-    def reloaded():
-        text = regauthd.daemon.log_text(off)
-        for rec in regauthd.log_records(off):
-            if rec.get("level") == "error" and "msg" in rec and "path" not in rec:
-                pytest.fail(f"reload refused the configuration: {rec['msg']}", pytrace=False)
-        return "configuration reloaded" in text
-
-    S.wait_until(reloaded, 10, "regauthd to reload its configuration", regauthd.daemon)
+reload_and_wait = S.reload_and_wait
 
 
 def new_user(regauthd, prefix, policies=()):

@@ -18,15 +18,7 @@ PER_ADDRESS = 100
 FORM = "application/x-www-form-urlencoded"
 
 
-@pytest.fixture(autouse=True)
-def keeps_serving(regauthd):
-    regauthd.source = S.next_loopback()
-    try:
-        yield
-        assert regauthd.alive(), "regauthd died"
-        assert regauthd.healthy(), "regauthd no longer answers /healthz"
-    finally:
-        regauthd.source = None
+pytestmark = pytest.mark.usefixtures("keeps_serving")
 
 
 def fresh_users(regauthd, n):

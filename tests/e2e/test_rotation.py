@@ -65,18 +65,7 @@ def env(tmp_path_factory):
     assert rc == 0, f"regauthd did not exit 0 on SIGTERM (status {rc})"
 
 
-def reload_and_wait(srv):
-    off = srv.daemon.log_size()
-    srv.reload()
-
-    def reloaded():
-        for rec in srv.log_records(off):
-            if rec.get("level") == "error" and "path" not in rec:
-                pytest.fail(f"reload refused the configuration: {rec.get('msg')}",
-                            pytrace=False)
-        return "configuration reloaded" in srv.daemon.log_text(off)
-
-    S.wait_until(reloaded, 10, "regauthd to reload", srv.daemon)
+reload_and_wait = S.reload_and_wait
 
 
 def kid_of(token):

@@ -28,17 +28,7 @@ CASES = sorted((Path(__file__).resolve().parent / "cases" / "tokens").glob("*.js
 FORM = "application/x-www-form-urlencoded"
 
 
-@pytest.fixture(autouse=True)
-def keeps_serving(regauthd):
-    """Each test sends from its own loopback address (the per-address failure limit of one
-    test must not lock the next), and the server must still serve after it."""
-    regauthd.source = S.next_loopback()
-    try:
-        yield
-        assert regauthd.alive(), "regauthd died"
-        assert regauthd.healthy(), "regauthd no longer answers /healthz"
-    finally:
-        regauthd.source = None
+pytestmark = pytest.mark.usefixtures("keeps_serving")
 
 
 def assert_error(reply, status):
