@@ -189,11 +189,13 @@ cmd_init(int argc, char **argv)
 				die(EXIT_USAGE, "--algorithm: ES256 or RS256");
 			break;
 		default:
+			json_decref(services);
 			usage();
 			return EXIT_USAGE;
 		}
 	}
 	if (optind + 1 != argc) {
+		json_decref(services);
 		usage();
 		return EXIT_USAGE;
 	}
@@ -366,11 +368,17 @@ cmd_user_add(int argc, char **argv)
 			json_object_set_new(tags, optarg, json_string(eq + 1));
 			break;
 		default:
+			json_decref(groups);
+			json_decref(policies);
+			json_decref(tags);
 			usage();
 			return EXIT_USAGE;
 		}
 	}
 	if (dir == NULL || optind + 1 != argc) {
+		json_decref(groups);
+		json_decref(policies);
+		json_decref(tags);
 		usage();
 		return EXIT_USAGE;
 	}
@@ -424,11 +432,13 @@ cmd_group_add(int argc, char **argv)
 			json_array_append_new(policies, json_string(optarg));
 			break;
 		default:
+			json_decref(policies);
 			usage();
 			return EXIT_USAGE;
 		}
 	}
 	if (dir == NULL || optind + 1 != argc) {
+		json_decref(policies);
 		usage();
 		return EXIT_USAGE;
 	}
