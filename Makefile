@@ -38,6 +38,9 @@ LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread
+# The helper links jansson alone: libcurl, libjwt and libcrypto are opened
+# with dlopen on the paths that need them (helper/exchange.c, crypto_lazy.c).
+HL_LIBS    = $(shell pkg-config --libs jansson 2>/dev/null)
 
 TS_SRC  := $(filter-out tokenserver/main.c,$(wildcard tokenserver/*.c tokenserver/policy/*.c))
 TS_OBJ  := $(TS_SRC:%.c=build/%.o)
@@ -81,7 +84,7 @@ bin/regauthd: build/tokenserver/main.o build/libregauthd.a
 
 bin/docker-credential-regauth: $(HL_OBJ)
 	@mkdir -p bin
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(HL_LIBS)
 
 build/tests/%: tests/unit/%.c build/libregauthd.a | deps
 	@mkdir -p build/tests
@@ -90,7 +93,7 @@ build/tests/%: tests/unit/%.c build/libregauthd.a | deps
 # Helper unit tests link the helper's modules (all but main.o), not the server library.
 build/tests/test_helper_%: tests/unit/test_helper_%.c $(filter-out build/helper/main.o,$(HL_OBJ)) | deps
 	@mkdir -p build/tests
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Ihelper -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -lcmocka
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Ihelper -o $@ $^ $(LDFLAGS) $(HL_LIBS) -lcmocka
 
 # A test tool (not a cmocka suite): mints a token with the library alone.
 build/tests/mint_token: tests/unit/mint_token.c build/libregauthd.a | deps

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/crypto.h>
 
 #include "cache.h"
 
@@ -128,7 +127,7 @@ out:
 		const char *t = json_string_value(json_object_get(o, "token"));
 
 		if (t != NULL)
-			OPENSSL_cleanse((void *)t, strlen(t));
+			util_wipe((void *)t, strlen(t));
 		json_decref(o);
 	}
 	return ret;
@@ -163,7 +162,7 @@ cache_get(const struct cache *c, const char *kind, const char *id,
 	ret = 1;
 out:
 	if (text != NULL) {
-		OPENSSL_cleanse(text, len);
+		util_wipe(text, len);
 		free(text);
 	}
 	free(path);
@@ -200,7 +199,7 @@ out:
 		const char *t = json_string_value(json_object_get(o, "token"));
 
 		if (t != NULL)
-			OPENSSL_cleanse((void *)t, strlen(t));
+			util_wipe((void *)t, strlen(t));
 		json_decref(o);
 	}
 	util_free_secret(text);
@@ -379,7 +378,7 @@ cache_list(const struct cache *c, const char *kind,
 			cache_entry_clear(&en);
 		}
 		if (text != NULL) {
-			OPENSSL_cleanse(text, len);
+			util_wipe(text, len);
 			free(text);
 		}
 		free(p);

@@ -419,9 +419,10 @@ from_oidc(const char *key, const struct source_oidc *src, const char *role,
 	a.src = src;
 	a.server = server;
 	a.role = role;
-	if (src->kind == SOURCE_OIDC_ACTIONS)
-		source_oidc_actions_identity(src, c.identity);
-	else {
+	if (src->kind == SOURCE_OIDC_ACTIONS) {
+		if (source_oidc_actions_identity(src, c.identity, e) == -1)
+			goto out;
+	} else {
 		/* read again on every use: the kubelet rotates the file */
 		if ((a.token = source_oidc_token(src, server, NULL, e)) == NULL ||
 		    source_oidc_decode(a.token, name, &c, e) == -1)
@@ -430,10 +431,6 @@ from_oidc(const char *key, const struct source_oidc *src, const char *role,
 		if (c.exp > 0 && c.exp <= (long long)time(NULL))
 			util_debug("%s: the OIDC token expired %lld s ago",
 			    name, (long long)time(NULL) - c.exp);
-	}
-	if (c.identity[0] == '\0') {
-		util_err(e, "out of memory");
-		goto out;
 	}
 	util_debug("OIDC token from %s for role %s", name, role);
 	parts[0] = "oidc";

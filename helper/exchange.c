@@ -12,7 +12,6 @@
 #include <curl/curl.h>
 #include <dlfcn.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 
 #include "regauth/wire.h"
 #include "exchange.h"
@@ -127,7 +126,7 @@ static void
 reply_clear(struct reply *r)
 {
 	if (r->body != NULL) {
-		OPENSSL_cleanse(r->body, r->len);
+		util_wipe(r->body, r->len);
 		free(r->body);
 	}
 	free(r->www_auth);
@@ -257,7 +256,7 @@ parse_login(const struct reply *r, struct exchange_login *out, struct err *e)
 	ret = 0;
 out:
 	if (tok != NULL)
-		OPENSSL_cleanse((void *)tok, strlen(tok));
+		util_wipe((void *)tok, strlen(tok));
 	json_decref(o);
 	return ret;
 }
@@ -339,7 +338,7 @@ login(const char *server, const char *user, const char *password,
 		util_free_secret(assertion);
 		assertion = NULL;
 		if (esc != NULL) {
-			OPENSSL_cleanse(esc, strlen(esc));
+			util_wipe(esc, strlen(esc));
 			C.free(esc);
 			esc = NULL;
 		}
@@ -616,7 +615,7 @@ out:
 	if (o != NULL) {
 		v = json_string_value(json_object_get(o, "value"));
 		if (v != NULL)
-			OPENSSL_cleanse((void *)v, strlen(v));
+			util_wipe((void *)v, strlen(v));
 		json_decref(o);
 	}
 	util_free_secret(hdr);

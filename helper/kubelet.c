@@ -8,7 +8,6 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <openssl/crypto.h>
 
 #include "regauth/wire.h"
 #include "cache.h"
@@ -109,7 +108,7 @@ kubelet_parse_request(const char *text, size_t len,
 out:
 	s = json_string_value(json_object_get(o, "serviceAccountToken"));
 	if (s != NULL)
-		OPENSSL_cleanse((void *)s, strlen(s));
+		util_wipe((void *)s, strlen(s));
 	json_decref(o);
 	kubelet_request_clear(&rq);
 	return ret;
@@ -191,7 +190,7 @@ kubelet_response(const char *api_version, const char *host,
 out:
 	t = json_string_value(json_object_get(cred, "password"));
 	if (t != NULL)
-		OPENSSL_cleanse((void *)t, strlen(t));
+		util_wipe((void *)t, strlen(t));
 	json_decref(cred);
 	json_decref(o);
 	return text;
@@ -223,7 +222,7 @@ kubelet_main(void)
 		return fail("cannot read the request on stdin (larger than "
 		    "1 MiB?)");
 	rc = kubelet_parse_request(in, len, &rq, &e);
-	OPENSSL_cleanse(in, len);
+	util_wipe(in, len);
 	free(in);
 	if (rc == -1)
 		return fail(e.msg);

@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/crypto.h>
 
 #include "regauth/wire.h"
 #include "cache.h"
@@ -85,7 +84,7 @@ out:
 		const char *t = json_string_value(json_object_get(o, "Secret"));
 
 		if (t != NULL)
-			OPENSSL_cleanse((void *)t, strlen(t));
+			util_wipe((void *)t, strlen(t));
 		json_decref(o);
 	}
 	util_free_secret(text);
@@ -279,10 +278,10 @@ verb_store(void)
 	ret = 0;
 out:
 	if (secret != NULL)
-		OPENSSL_cleanse((void *)secret, strlen(secret));
+		util_wipe((void *)secret, strlen(secret));
 	json_decref(o);
 	if (in != NULL) {
-		OPENSSL_cleanse(in, len);
+		util_wipe(in, len);
 		free(in);
 	}
 	cache_entry_clear(&en);
@@ -471,7 +470,7 @@ prompt(const char *what, int secret)
 		fclose(tty);
 	if (n <= 0) {
 		if (line != NULL)
-			OPENSSL_cleanse(line, cap);
+			util_wipe(line, cap);
 		free(line);
 		return NULL;
 	}

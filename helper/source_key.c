@@ -11,11 +11,9 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <jwt.h>
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "regauth/wire.h"
+#include "crypto_lazy.h"
 #include "source_key.h"
 
 #define KEYFILE_MAX (64 * 1024)
@@ -108,11 +106,11 @@ out:
 		    "private_key"));
 
 		if (pk != NULL)
-			OPENSSL_cleanse((void *)pk, strlen(pk));
+			util_wipe((void *)pk, strlen(pk));
 		json_decref(o);
 	}
 	if (text != NULL) {
-		OPENSSL_cleanse(text, len);
+		util_wipe(text, len);
 		free(text);
 	}
 	source_key_free(&sk);
@@ -122,37 +120,37 @@ out:
 char *
 source_key_assertion(const struct source_key *k, struct err *e)
 {
+	const struct crypto_lazy_jwt *J;
 	unsigned char rnd[16];
 	char jti[33], *enc = NULL, *out = NULL;
 	jwt_t *j = NULL;
 	time_t now = time(NULL);
 	int i;
 
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-		util_err(e, "no random bytes for the assertion");
+	if ((J = crypto_lazy_jwt(e)) == NULL ||
+	    crypto_lazy_random(rnd, sizeof(rnd), e) == -1)
 		return NULL;
-	}
 	for (i = 0; i < 16; i++)
 		snprintf(jti + 2 * i, 3, "%02x", rnd[i]);
-	if (jwt_new(&j) != 0) {
+	if (J->new(&j) != 0) {
 		util_err(e, "out of memory");
 		return NULL;
 	}
-	if (jwt_set_alg(j, JWT_ALG_ES256,
+	if (J->set_alg(j, JWT_ALG_ES256,
 	    (const unsigned char *)k->private_key,
 	    (int)strlen(k->private_key)) != 0 ||
-	    jwt_add_header(j, "kid", k->key_id) != 0 ||
-	    jwt_add_grant(j, "iss", k->principal) != 0 ||
-	    jwt_add_grant(j, "sub", k->principal) != 0 ||
-	    jwt_add_grant(j, "aud", k->issuer) != 0 ||
-	    jwt_add_grant(j, "jti", jti) != 0 ||
-	    jwt_add_grant_int(j, "iat", (long)now) != 0 ||
-	    jwt_add_grant_int(j, "exp", (long)now + SOURCE_KEY_ASSERTION_TTL)
+	    J->add_header(j, "kid", k->key_id) != 0 ||
+	    J->add_grant(j, "iss", k->principal) != 0 ||
+	    J->add_grant(j, "sub", k->principal) != 0 ||
+	    J->add_grant(j, "aud", k->issuer) != 0 ||
+	    J->add_grant(j, "jti", jti) != 0 ||
+	    J->add_grant_int(j, "iat", (long)now) != 0 ||
+	    J->add_grant_int(j, "exp", (long)now + SOURCE_KEY_ASSERTION_TTL)
 	    != 0) {
 		util_err(e, "key file %s: cannot build the assertion", k->path);
 		goto out;
 	}
-	enc = jwt_encode_str(j);
+	enc = J->encode_str(j);
 	if (enc == NULL) {
 		util_err(e, "key file %s: cannot sign with its private_key "
 		    "(not an EC P-256 PEM key?)", k->path);
@@ -163,10 +161,10 @@ source_key_assertion(const struct source_key *k, struct err *e)
 		util_err(e, "out of memory");
 out:
 	if (enc != NULL) {
-		OPENSSL_cleanse(enc, strlen(enc));
+		util_wipe(enc, strlen(enc));
 		free(enc); /* libjwt 1.10 allocates with malloc */
 	}
-	jwt_free(j); /* libjwt wipes its copy of the key */
+	J->free(j); /* libjwt wipes its copy of the key */
 	return out;
 }
 

@@ -8,10 +8,9 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "regauth/wire.h"
+#include "crypto_lazy.h"
 #include "exchange.h"
 #include "source_oidc.h"
 
@@ -76,40 +75,44 @@ source_oidc_name(const struct source_oidc *s, char *buf, size_t bufsz)
 	return buf;
 }
 
-/* Hex SHA-256 of n bytes. */
+/* Hex SHA-256 of n bytes; -1 with e set. */
 static int
-sha256_hex(const void *p, size_t n, char out[65])
+sha256_hex(const void *p, size_t n, char out[65], struct err *e)
 {
 	unsigned char md[32];
-	unsigned int len = 0;
 	int i;
 
-	if (EVP_Digest(p, n, md, &len, EVP_sha256(), NULL) != 1 || len != 32)
+	if (crypto_lazy_sha256(p, n, md, e) == -1)
 		return -1;
 	for (i = 0; i < 32; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 	return 0;
 }
 
-void
-source_oidc_actions_identity(const struct source_oidc *s, char identity[65])
+int
+source_oidc_actions_identity(const struct source_oidc *s, char identity[65],
+    struct err *e)
 {
 	char *text;
 	size_t n;
+	int ret;
 
 	identity[0] = '\0';
 	if (s->kind != SOURCE_OIDC_ACTIONS)
-		return;
+		return 0;
 	/* the URL names the job; no secret goes into the hash */
 	n = strlen(s->actions_url) + (s->audience ? strlen(s->audience) : 0) +
 	    16;
-	if ((text = malloc(n)) == NULL)
-		return;
+	if ((text = malloc(n)) == NULL) {
+		util_err(e, "out of memory");
+		return -1;
+	}
 	snprintf(text, n, "actions\n%s\n%s", s->actions_url,
 	    s->audience ? s->audience : "");
-	if (sha256_hex(text, strlen(text), identity) == -1)
+	if ((ret = sha256_hex(text, strlen(text), identity, e)) == -1)
 		identity[0] = '\0';
 	free(text);
+	return ret;
 }
 
 /* A JWT is three base64url parts: refuse anything else before sending it. */
@@ -161,11 +164,12 @@ source_oidc_decode(const char *token, const char *what,
 	if (json_is_object(k8s))
 		(void)json_object_del(k8s, "warnafter");
 	canon = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	if (canon == NULL || sha256_hex(canon, strlen(canon), c->identity)
-	    == -1) {
+	if (canon == NULL) {
 		util_err(e, "out of memory");
 		goto out;
 	}
+	if (sha256_hex(canon, strlen(canon), c->identity, e) == -1)
+		goto out;
 	ret = 0;
 	goto out;
 bad:
@@ -175,7 +179,7 @@ out:
 	free(canon);
 	json_decref(o);
 	if (raw != NULL) {
-		OPENSSL_cleanse(raw, n);
+		util_wipe(raw, n);
 		free(raw);
 	}
 	return ret;
@@ -203,7 +207,7 @@ read_token_file(const char *name, const char *path, struct err *e)
 		util_err(e, "%s: the OIDC token file %s is empty", name, path);
 	else if ((tok = strdup(t)) == NULL)
 		util_err(e, "out of memory");
-	OPENSSL_cleanse(text, len);
+	util_wipe(text, len);
 	free(text);
 	return tok;
 }
@@ -227,7 +231,7 @@ env_token(const char *value, struct err *e)
 		util_err(e, "%s is empty", REGAUTH_ENV_OIDC_TOKEN);
 	else if ((tok = strdup(t)) == NULL)
 		util_err(e, "out of memory");
-	OPENSSL_cleanse(copy, strlen(value));
+	util_wipe(copy, strlen(value));
 	free(copy);
 	return tok;
 }

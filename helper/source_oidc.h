@@ -55,10 +55,10 @@ const char *source_oidc_name(const struct source_oidc *s, char *buf,
 /*
  * The identity of the source without fetching a token: set for
  * SOURCE_OIDC_ACTIONS (from the request URL and audience), else "" (the
- * token itself must be read and decoded).
+ * token itself must be read and decoded). -1 with e set.
  */
-void source_oidc_actions_identity(const struct source_oidc *s,
-    char identity[65]);
+int source_oidc_actions_identity(const struct source_oidc *s,
+    char identity[65], struct err *e);
 /*
  * The token now (caller frees with util_free_secret): the file read again,
  * at most SOURCE_OIDC_TOKEN_MAX bytes, white space trimmed; a missing or

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/crypto.h>
 
 #include "util.h"
 
@@ -111,7 +110,7 @@ util_read_file(const char *path, size_t max, char **out, size_t *outlen,
 	ret = 0;
 out:
 	if (buf != NULL) {
-		OPENSSL_cleanse(buf, max + 1);
+		util_wipe(buf, max + 1);
 		free(buf);
 	}
 	close(fd);
@@ -135,13 +134,13 @@ util_read_stdin(size_t max, size_t *outlen)
 			break;
 		len += (size_t)n;
 		if (len > max) {
-			OPENSSL_cleanse(buf, len);
+			util_wipe(buf, len);
 			free(buf);
 			return NULL;
 		}
 	}
 	if (n == -1) {
-		OPENSSL_cleanse(buf, len);
+		util_wipe(buf, len);
 		free(buf);
 		return NULL;
 	}
@@ -309,11 +308,18 @@ util_b64url_decode(const char *in, size_t inlen, size_t *outlen)
 }
 
 void
+util_wipe(void *p, size_t n)
+{
+	if (p != NULL)
+		explicit_bzero(p, n);
+}
+
+void
 util_free_secret(char *s)
 {
 	if (s == NULL)
 		return;
-	OPENSSL_cleanse(s, strlen(s));
+	util_wipe(s, strlen(s));
 	free(s);
 }
 

@@ -40,6 +40,12 @@ char *util_trim(char *s);
 /* Decode base64url (no padding needed); caller frees. NULL if malformed. */
 unsigned char *util_b64url_decode(const char *in, size_t inlen,
     size_t *outlen);
+/*
+ * Overwrite n bytes with zeros in a way the compiler may not elide (glibc's
+ * explicit_bzero: libcrypto's OPENSSL_cleanse would load libcrypto on paths
+ * that neither sign nor hash).
+ */
+void util_wipe(void *p, size_t n);
 /* Wipe and free a NUL-terminated secret; NULL is a no-op. */
 void util_free_secret(char *s);
 /* A path joined from a directory and a name; caller frees. */
