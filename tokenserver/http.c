@@ -594,7 +594,11 @@ log_refusal(const struct request *rq, const char *what, const char *msg)
 	char text[sizeof(((struct err *)0)->msg) + 64];
 	struct buf line;
 
-	snprintf(text, sizeof(text), "%s: %s", what, msg);
+	/* Reasons often name their stage already ("assertion: ..."). */
+	if (strncmp(msg, what, strlen(what)) == 0 && msg[strlen(what)] == ':')
+		snprintf(text, sizeof(text), "%s", msg);
+	else
+		snprintf(text, sizeof(text), "%s: %s", what, msg);
 	buf_init(&line);
 	buf_adds(&line, "{\"level\":\"info\",\"msg\":");
 	buf_json_string(&line, text);
@@ -671,7 +675,7 @@ login(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 	json_t *j;
 	enum MHD_Result ret;
 	int64_t retry = 0, ttl;
-	int rc;
+	int rc, status;
 
 	e.msg[0] = '\0';
 	if (grant != NULL && strcmp(grant, REGAUTH_GRANT_EXCHANGE) == 0)
@@ -682,8 +686,18 @@ login(struct MHD_Connection *con, struct request *rq, struct config *cfg,
 		if ((retry = guard_locked(cfg, rq, NULL)) > 0)
 			return reply_locked(con, rq, retry);
 		if ((j = login_assertion(cfg, form_get(f, "assertion"), &p,
-		    &e)) == NULL) {
+		    &status, &e)) == NULL) {
 			log_refusal(rq, "assertion", e.msg);
+			/* Not the client's fault: not a failed login. */
+			if (status == 503)
+				return reply_error(con, rq,
+				    MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+				    "the replay cache is unavailable; try again "
+				    "later");
+			if (status == 500)
+				return reply_error(con, rq,
+				    MHD_HTTP_INTERNAL_SERVER_ERROR,
+				    "SERVER_ERROR", "internal error");
 			guard_failed(cfg, rq, NULL);
 			return reply_error(con, rq, MHD_HTTP_UNAUTHORIZED,
 			    "UNAUTHORIZED", "invalid assertion");

@@ -372,9 +372,9 @@ login_assertion_check(struct config *cfg, const char *assertion,
 	 * Last: only an assertion that passed everything uses up its jti,
 	 * in Redis when replicas share it (redisstore.c: fails closed).
 	 */
-	if ((cfg->redis != NULL ? redisstore_replay_record(cfg->redis,
+	if ((rc = cfg->redis != NULL ? redisstore_replay_record(cfg->redis,
 	    p->short_name, jti, exp, now, e) : login_replay_record(
-	    p->short_name, jti, exp, now, e)) == -1)
+	    p->short_name, jti, exp, now, e)) < 0)
 		goto out;
 	memcpy(key_id, sl.key->key_id, sizeof(sl.key->key_id));
 	*pout = p;
@@ -388,15 +388,21 @@ out:
 
 json_t *
 login_assertion(struct config *cfg, const char *assertion,
-    const struct principal **pout, struct err *e)
+    const struct principal **pout, int *status, struct err *e)
 {
 	const struct principal *p = NULL;
 	char kid[64];
 	char *tok;
 	json_t *j;
+	int rc;
 
-	if (login_assertion_check(cfg, assertion, &p, kid, e) == -1)
+	*status = 401;
+	if ((rc = login_assertion_check(cfg, assertion, &p, kid, e)) < 0) {
+		if (rc == -2)
+			*status = 503;
 		return NULL;
+	}
+	*status = 500;
 	if ((tok = authn_issue_key_login_token(cfg, p, kid,
 	    cfg->key_login_token_ttl, e)) == NULL)
 		return NULL;
@@ -408,6 +414,7 @@ login_assertion(struct config *cfg, const char *assertion,
 		err_set(e, "%s: out of memory", __func__);
 		return NULL;
 	}
+	*status = 200;
 	*pout = p;
 	return j;
 }

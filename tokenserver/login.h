@@ -30,7 +30,9 @@ struct principal;
  * LOGIN_IAT_LEEWAY s ahead; now < exp <= iat + 300 and exp <= now + 300;
  * a jti of 1..128 bytes never seen before (it is then remembered until
  * exp). On success *p borrows the principal from `cfg` and key_id holds the
- * key's id. -1: refused, `e` says why (for the log; never a secret).
+ * key's id. -1: refused, `e` says why (for the log; never a secret). -2:
+ * refused because the shared replay cache (Redis) is unavailable: the
+ * assertion may be good; the client should try again later.
  */
 int login_assertion_check(struct config *cfg, const char *assertion,
     const struct principal **p, char key_id[64], struct err *e);
@@ -38,10 +40,11 @@ int login_assertion_check(struct config *cfg, const char *assertion,
 /*
  * The whole grant: check the assertion and answer the JSON of a 200
  * ({"access_token","token_type","expires_in","principal"}, new reference),
- * or NULL (401; `e` says why). *p as above, set on success.
+ * or NULL with *status 401 (refused), 503 (the shared replay cache is
+ * unavailable) or 500, and `e` saying why. *p as above, set on success.
  */
 json_t *login_assertion(struct config *cfg, const char *assertion,
-    const struct principal **p, struct err *e);
+    const struct principal **p, int *status, struct err *e);
 
 /*
  * The replay cache: it lives outside the configuration snapshot, so a

@@ -496,7 +496,7 @@ closed:
 	te = *e;
 	err_set(e, "assertion: replay cache unavailable, refused (fail "
 	    "closed): %.140s", te.msg);
-	return -1;
+	return -2;
 }
 
 /* ---- failed-login counters ------------------------------------------------------ */

@@ -61,9 +61,10 @@ void redisstore_settings_free(struct redisstore_settings *s);
 
 /*
  * Record the assertion `sub`+`jti` until `exp` (+ REDISSTORE_SKEW) in Redis
- * with SET NX. 0: first use. -1: refused, `e` says why: a replay (the key
- * exists), or Redis unreachable or failing (fail closed; also logged at
- * level error, at most once a second).
+ * with SET NX. 0: first use. -1: a replay (the key exists). -2: Redis
+ * unreachable or failing: refused too (fail closed; also logged at level
+ * error, at most once a second), but the client is not at fault. `e` says
+ * why.
  */
 int redisstore_replay_record(const struct redisstore_settings *s,
     const char *sub, const char *jti, int64_t exp, int64_t now,

@@ -216,12 +216,14 @@ test_good(void **state)
 	struct err e;
 	const char *tok;
 	char *t;
+	int status;
 
 	spec_init(&s, f);
 	t = mint(&s);
-	j = login_assertion(f->cfg, t, &p, &e);
+	j = login_assertion(f->cfg, t, &p, &status, &e);
 	if (j == NULL)
 		fail_msg("refused: %s", e.msg);
+	assert_int_equal(status, 200);
 	assert_string_equal(p->short_name, "serviceaccount/ci");
 	assert_string_equal(json_string_value(json_object_get(j, "principal")),
 	    "serviceaccount/ci");
@@ -476,10 +478,11 @@ test_key_disable_revokes(void **state)
 	struct err e;
 	char *t, *tok, *derived;
 	json_t *j;
+	int status;
 
 	spec_init(&s, f);
 	t = mint(&s);
-	assert_non_null(j = login_assertion(f->cfg, t, &p, &e));
+	assert_non_null(j = login_assertion(f->cfg, t, &p, &status, &e));
 	tok = strdup(json_string_value(json_object_get(j, "access_token")));
 	json_decref(j);
 	free(t);
@@ -530,10 +533,11 @@ test_cache_checks_key(void **state)
 	struct err e;
 	char *t;
 	json_t *j;
+	int status;
 
 	spec_init(&s, f);
 	t = mint(&s);
-	assert_non_null(j = login_assertion(f->cfg, t, &p, &e));
+	assert_non_null(j = login_assertion(f->cfg, t, &p, &status, &e));
 	free(t);
 	t = strdup(json_string_value(json_object_get(j, "access_token")));
 	json_decref(j);

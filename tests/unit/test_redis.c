@@ -439,14 +439,14 @@ test_redis_down(void **state)
 	assert_int_equal(redisstore_replay_record(s, "serviceaccount/d",
 	    "up", now + 60, now, &e), 0);
 	server_stop();
-	/* Replay checks fail closed. */
+	/* Replay checks fail closed (-2: refused, not the client's fault). */
 	assert_int_equal(redisstore_replay_record(s, "serviceaccount/d",
-	    "down-1", now + 60, now, &e), -1);
+	    "down-1", now + 60, now, &e), -2);
 	assert_non_null(strstr(e.msg, "fail closed"));
 	t0 = mono();
 	for (i = 0; i < 100; i++)
 		assert_int_equal(redisstore_replay_record(s,
-		    "serviceaccount/d", "down-2", now + 60, now, &e), -1);
+		    "serviceaccount/d", "down-2", now + 60, now, &e), -2);
 	/* Within the backoff no new connection is tried. */
 	assert_true(mono() - t0 < 0.5);
 	assert_non_null(strstr(e.msg, "unavailable"));
@@ -496,7 +496,7 @@ test_hung_server_times_out(void **state)
 	s = settings(json);
 	t0 = mono();
 	assert_int_equal(redisstore_replay_record(s, "serviceaccount/h", "j",
-	    now_s() + 60, now_s(), &e), -1);
+	    now_s() + 60, now_s(), &e), -2);
 	took = mono() - t0;
 	assert_true(took >= 0.1 && took < 1.0);
 	assert_non_null(strstr(e.msg, "fail closed"));
