@@ -331,40 +331,6 @@ scopes_granted(struct buf *b, const struct audit_event *ev)
 	buf_add(b, "]", 1);
 }
 
-static const char *
-kind_name(enum policy_kind k)
-{
-	switch (k) {
-	case POLICY_RESOURCE:
-		return "resource";
-	case POLICY_BOUNDARY:
-		return "boundary";
-	case POLICY_IDENTITY:
-		break;
-	}
-	return "identity";
-}
-
-/* policies/NAME.json or repositories/NAME.json of a loaded document. */
-static int
-policy_file(const struct config *cfg, const struct policy *p, struct buf *b)
-{
-	size_t i;
-
-	for (i = 0; cfg != NULL && i < cfg->npolicies; i++)
-		if (cfg->policies[i].policy == p) {
-			buf_printf(b, "policies/%s.json", cfg->policies[i].name);
-			return 0;
-		}
-	for (i = 0; cfg != NULL && i < cfg->nrepo_policies; i++)
-		if (cfg->repo_policies[i].policy == p) {
-			buf_printf(b, "repositories/%s.json",
-			    cfg->repo_policies[i].name);
-			return 0;
-		}
-	return -1;
-}
-
 /* The deciding statements of one decision, each once, as cmd_simulate names them. */
 static void
 statements(struct buf *b, const struct config *cfg, const struct token_why *why)
@@ -374,7 +340,7 @@ statements(struct buf *b, const struct config *cfg, const struct token_why *why)
 	buf_adds(b, "[");
 	for (i = 0; i < why->result.nmatches && i < POLICY_MAX_MATCHES; i++) {
 		const struct policy_match *m = &why->result.matches[i];
-		struct buf file;
+		char file[CONFIG_NAME_MAX + 32];
 		int dup = 0;
 
 		for (k = 0; k < i; k++)
@@ -382,19 +348,16 @@ statements(struct buf *b, const struct config *cfg, const struct token_why *why)
 			    why->result.matches[k].stmt == m->stmt;
 		if (dup)
 			continue;
-		buf_init(&file);
 		if (n++ > 0)
 			buf_add(b, ",", 1);
 		buf_adds(b, "{\"file\":");
-		if (why->policies[i] != NULL &&
-		    policy_file(cfg, why->policies[i], &file) == 0 &&
-		    buf_str(&file) != NULL)
-			buf_json_string(b, file.p);
+		if (why->policies[i] != NULL && config_policy_file(cfg,
+		    why->policies[i], file, sizeof(file)) != NULL)
+			buf_json_string(b, file);
 		else
 			buf_adds(b, "null");
-		buf_release(&file);
 		buf_adds(b, ",\"kind\":\"");
-		buf_adds(b, kind_name(why->kinds[i]));
+		buf_adds(b, policy_kind_name(why->kinds[i]));
 		buf_adds(b, "\",\"sid\":");
 		str_or_null(b, m->sid);
 		buf_printf(b, ",\"statement\":%d}", m->stmt);

@@ -251,6 +251,55 @@ lint_wrapper(struct report *r, const struct doc *d, int kind)
 	    POLICY_RESOURCE, "/policy");
 }
 
+void
+cmd_policy_federated(const json_t *doc, const char *prefix,
+    void (*fn)(void *, const char *, const char *), void *arg)
+{
+	const json_t *st = json_object_get(doc, "Statement"), *s, *fed, *v;
+	char path[256];
+	size_t i, k, n = json_is_array(st) ? json_array_size(st) : 1, m;
+
+	for (i = 0; i < n; i++) {
+		s = json_is_array(st) ? json_array_get(st, i) : st;
+		fed = json_object_get(json_object_get(s, "Principal"),
+		    "Federated");
+		m = json_is_array(fed) ? json_array_size(fed) : 1;
+		for (k = 0; fed != NULL && k < m; k++) {
+			v = json_is_array(fed) ? json_array_get(fed, k) : fed;
+			if (!json_is_string(v))
+				continue;
+			snprintf(path, sizeof(path), "%s/Statement", prefix);
+			if (json_is_array(st))
+				jsonpos_path_add_index(path, sizeof(path), i);
+			jsonpos_path_add(path, sizeof(path), "Principal");
+			jsonpos_path_add(path, sizeof(path), "Federated");
+			if (json_is_array(fed))
+				jsonpos_path_add_index(path, sizeof(path), k);
+			fn(arg, json_string_value(v), path);
+		}
+	}
+}
+
+struct issuer_check {
+	struct report		*r;
+	const struct doc	*d;
+	const struct names	*issuers;
+};
+
+static void
+unknown_issuer(void *arg, const char *url, const char *path)
+{
+	struct issuer_check *c = arg;
+	char msg[200];
+
+	if (c->issuers->n > 0 && bsearch(&url, c->issuers->v, c->issuers->n,
+	    sizeof(*c->issuers->v), cmp_str) != NULL)
+		return;
+	snprintf(msg, sizeof(msg), "issuer \"%.100s\" is not trusted: add it "
+	    "with regauthd oidc add", url);
+	report_at(c->r, c->d, path, POLICY_LINT_WARNING, "UNKNOWN_ISSUER", msg);
+}
+
 /*
  * A role's trust policy: linted as a resource policy (TRUST_WITHOUT_SUBJECT
  * and the rest), and each Federated principal must be a trusted issuer
@@ -260,9 +309,6 @@ static void
 lint_role(struct report *r, const struct doc *d, const struct names *issuers)
 {
 	const json_t *trust = json_object_get(d->j, "trust");
-	const json_t *st, *s, *fed, *v;
-	char path[256], msg[200];
-	size_t i, k, n, m;
 
 	if (!json_is_object(trust)) {
 		report_at(r, d, "/trust", POLICY_LINT_ERROR, "INVALID_DOCUMENT",
@@ -270,36 +316,9 @@ lint_role(struct report *r, const struct doc *d, const struct names *issuers)
 		return;
 	}
 	lint_into(r, d, trust, POLICY_RESOURCE, "/trust");
-	if (issuers == NULL)
-		return;
-	st = json_object_get(trust, "Statement");
-	n = json_is_array(st) ? json_array_size(st) : 1;
-	for (i = 0; i < n; i++) {
-		s = json_is_array(st) ? json_array_get(st, i) : st;
-		fed = json_object_get(json_object_get(s, "Principal"),
-		    "Federated");
-		m = json_is_array(fed) ? json_array_size(fed) : 1;
-		for (k = 0; fed != NULL && k < m; k++) {
-			v = json_is_array(fed) ? json_array_get(fed, k) : fed;
-			if (!json_is_string(v) || (issuers->n > 0 &&
-			    bsearch(&(const char *){ json_string_value(v) },
-			    issuers->v, issuers->n, sizeof(*issuers->v),
-			    cmp_str) != NULL))
-				continue;
-			snprintf(path, sizeof(path), "/trust/Statement");
-			if (json_is_array(st))
-				jsonpos_path_add_index(path, sizeof(path), i);
-			jsonpos_path_add(path, sizeof(path), "Principal");
-			jsonpos_path_add(path, sizeof(path), "Federated");
-			if (json_is_array(fed))
-				jsonpos_path_add_index(path, sizeof(path), k);
-			snprintf(msg, sizeof(msg), "issuer \"%.100s\" is not "
-			    "trusted: add it with regauthd oidc add",
-			    json_string_value(v));
-			report_at(r, d, path, POLICY_LINT_WARNING,
-			    "UNKNOWN_ISSUER", msg);
-		}
-	}
+	if (issuers != NULL)
+		cmd_policy_federated(trust, "/trust", unknown_issuer,
+		    &(struct issuer_check){ r, d, issuers });
 }
 
 /* A FILE given on the command line; `kind` -1 means "detect". */

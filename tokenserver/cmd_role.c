@@ -18,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "cli.h"
+#include "cmd_policy.h"
 #include "cmd_role.h"
 #include "config.h"
 #include "jsonpos.h"
@@ -71,10 +72,13 @@ position(const char *file, const char *text, size_t len, const char *ptr,
 	jsonpos_free(jp);
 }
 
-static int
-issuer_trusted(const char *dir, const char *url)
+static void
+warn_untrusted(void *dir, const char *url, const char *pointer)
 {
-	return config_issuer_in_dir(dir, url, NULL, 0);
+	(void)pointer;
+	if (!config_issuer_in_dir(dir, url, NULL, 0))
+		fprintf(stderr, "regauthd: warning: issuer %s is not trusted "
+		    "yet: add it with regauthd oidc add\n", url);
 }
 
 /*
@@ -91,9 +95,8 @@ check_trust(const char *dir, const char *file, const json_t *doc,
 	struct policy_diag diag;
 	struct policy *pol;
 	char account[64], where[4200];
-	const json_t *st, *s, *fed, *v;
 	struct err e;
-	size_t i, k, n, m;
+	size_t i;
 
 	if (cli_config_account(dir, account, sizeof(account), &e) == -1) {
 		cli_complain("%s", e.msg);
@@ -118,22 +121,7 @@ check_trust(const char *dir, const char *file, const json_t *doc,
 			    "suggestion", l.v[i].code, l.v[i].msg);
 		}
 	policy_lint_free(&l);
-	st = json_object_get(doc, "Statement");
-	n = json_is_array(st) ? json_array_size(st) : 1;
-	for (i = 0; i < n; i++) {
-		s = json_is_array(st) ? json_array_get(st, i) : st;
-		fed = json_object_get(json_object_get(s, "Principal"),
-		    "Federated");
-		m = json_is_array(fed) ? json_array_size(fed) : 1;
-		for (k = 0; fed != NULL && k < m; k++) {
-			v = json_is_array(fed) ? json_array_get(fed, k) : fed;
-			if (json_is_string(v) && !issuer_trusted(dir,
-			    json_string_value(v)))
-				fprintf(stderr, "regauthd: warning: issuer %s is "
-				    "not trusted yet: add it with regauthd oidc "
-				    "add\n", json_string_value(v));
-		}
-	}
+	cmd_policy_federated(doc, "", warn_untrusted, (void *)dir);
 	return 0;
 }
 

@@ -95,25 +95,13 @@ static int
 locate(const struct config *cfg, const struct policy *p, int stmt,
     int stmt_array, struct where *w)
 {
-	size_t i;
+	const char *doc;
 
 	memset(w, 0, sizeof(*w));
-	for (i = 0; i < cfg->npolicies; i++)
-		if (cfg->policies[i].policy == p) {
-			snprintf(w->file, sizeof(w->file), "policies/%s.json",
-			    cfg->policies[i].name);
-			snprintf(w->pointer, sizeof(w->pointer), "/Statement");
-			break;
-		}
-	for (i = 0; w->file[0] == '\0' && i < cfg->nrepo_policies; i++)
-		if (cfg->repo_policies[i].policy == p) {
-			snprintf(w->file, sizeof(w->file),
-			    "repositories/%s.json", cfg->repo_policies[i].name);
-			snprintf(w->pointer, sizeof(w->pointer),
-			    "/policy/Statement");
-		}
-	if (w->file[0] == '\0')
+	if ((doc = config_policy_file(cfg, p, w->file, sizeof(w->file))) ==
+	    NULL)
 		return -1;
+	snprintf(w->pointer, sizeof(w->pointer), "%s/Statement", doc);
 	if (stmt_array)
 		jsonpos_path_add_index(w->pointer, sizeof(w->pointer),
 		    (size_t)stmt);
@@ -144,20 +132,6 @@ find_line(const char *dir, struct where *w)
 		w->line = loc.line;
 	jsonpos_free(jp);
 	free(text);
-}
-
-static const char *
-kind_name(enum policy_kind k)
-{
-	switch (k) {
-	case POLICY_RESOURCE:
-		return "resource";
-	case POLICY_BOUNDARY:
-		return "boundary";
-	case POLICY_IDENTITY:
-		break;
-	}
-	return "identity";
 }
 
 /* --context KEY=VALUE: a repeated key becomes a set of values. */
@@ -236,7 +210,7 @@ statements(const struct config *cfg, const struct token_why *why)
 			continue;
 		find_line(cfg->dir, &w);
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:i, s:o}",
-		    "file", w.file, "kind", kind_name(why->kinds[i]),
+		    "file", w.file, "kind", policy_kind_name(why->kinds[i]),
 		    "sid", m->sid != NULL ? json_string(m->sid) : json_null(),
 		    "statement", m->stmt,
 		    "line", w.line > 0 ? json_integer(w.line) : json_null()));

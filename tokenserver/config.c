@@ -1293,6 +1293,27 @@ config_repo_policies(const struct config *cfg, const char *repo,
 	return matched;
 }
 
+const char *
+config_policy_file(const struct config *cfg, const struct policy *p,
+    char *buf, size_t sz)
+{
+	size_t i;
+
+	for (i = 0; cfg != NULL && i < cfg->npolicies; i++)
+		if (cfg->policies[i].policy == p) {
+			snprintf(buf, sz, "policies/%s.json",
+			    cfg->policies[i].name);
+			return "";
+		}
+	for (i = 0; cfg != NULL && i < cfg->nrepo_policies; i++)
+		if (cfg->repo_policies[i].policy == p) {
+			snprintf(buf, sz, "repositories/%s.json",
+			    cfg->repo_policies[i].name);
+			return "/policy";
+		}
+	return NULL;
+}
+
 int
 config_has_service(const struct config *cfg, const char *service)
 {

@@ -124,6 +124,14 @@ const struct principal_key *config_principal_key(const struct principal *p,
     const char *key_id);
 int config_has_service(const struct config *cfg, const char *service);
 /*
+ * The file a loaded document came from ("policies/NAME.json",
+ * "repositories/NAME.json") into `buf`; returns the JSON Pointer of the
+ * document inside it ("" or "/policy"), or NULL when `p` is not one of
+ * cfg's policies.
+ */
+const char *config_policy_file(const struct config *cfg,
+    const struct policy *p, char *buf, size_t sz);
+/*
  * Does DIR/oidc/ hold a file for issuer `url` (its name into `name` when
  * not NULL)? For the commands that edit the directory.
  */

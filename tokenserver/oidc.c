@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 
 #include "oidc.h"
+#include "policy/policy.h"
 
 #define URL_MAX		255
 #define HOST_MAX	253
@@ -1270,20 +1271,6 @@ struct flat {
 	struct err	*e;
 };
 
-/* Shortest text that reads back as the same double (policy_real_text). */
-static const char *
-real_text(double d, char *buf, size_t cap)
-{
-	int prec;
-
-	for (prec = 1; prec <= 17; prec++) {
-		snprintf(buf, cap, "%.*g", prec, d);
-		if (strtod(buf, NULL) == d)
-			break;
-	}
-	return buf;
-}
-
 /*
  * A scalar as a new string: strings as they are, numbers and booleans as
  * their JSON text. NULL with *bad 0: not a scalar; with *bad 1: too long
@@ -1311,7 +1298,7 @@ scalar_text(const json_t *v, const char *name, struct err *e, int *bad)
 		return json_string(buf);
 	}
 	if (json_is_real(v))
-		return json_string(real_text(json_real_value(v), buf,
+		return json_string(policy_real_text(json_real_value(v), buf,
 		    sizeof(buf)));
 	if (json_is_true(v))
 		return json_string("true");

@@ -144,6 +144,20 @@ conds_match(const struct policy_stmt *st, const json_t *ctx)
 }
 
 const char *
+policy_kind_name(enum policy_kind k)
+{
+	switch (k) {
+	case POLICY_RESOURCE:
+		return "resource";
+	case POLICY_BOUNDARY:
+		return "boundary";
+	case POLICY_IDENTITY:
+		break;
+	}
+	return "identity";
+}
+
+const char *
 policy_decision_name(enum policy_decision d)
 {
 	switch (d) {

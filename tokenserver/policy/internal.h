@@ -394,9 +394,6 @@ void policy_evaluate_ra(const struct policy_ref *set, size_t n,
  */
 const char *policy_scalar_text(const json_t *v, char *buf, size_t cap);
 
-/* Shortest decimal text of a JSON real that reads back the same. */
-const char *policy_real_text(double d, char *buf, size_t cap);
-
 /* The account of an ARN (5th field), or NULL; written into buf. */
 const char *policy_arn_account(const char *arn, char *buf, size_t cap);
 

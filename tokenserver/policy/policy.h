@@ -126,6 +126,14 @@ enum policy_decision policy_registry_decide(const struct policy_ref *set,
 int policy_eval_stream(FILE *in, FILE *out, const char *account);
 
 const char *policy_decision_name(enum policy_decision d);
+/* "identity", "resource", "boundary". */
+const char *policy_kind_name(enum policy_kind k);
+
+/*
+ * The shortest decimal text that reads back as `d` (0.1 is "0.1"), as
+ * condition values and OIDC claims compare it.
+ */
+const char *policy_real_text(double d, char *buf, size_t cap);
 
 /* `regauthd policy check` (IAM_SEMANTICS.md section 7). */
 enum policy_lint_severity {
